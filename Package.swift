@@ -1,0 +1,71 @@
+// swift-tools-version:6.0
+// Weft: a sidecar service-mesh data plane for Linux. Targets follow ../shared/DESIGN.md:
+// C stays in the C*/LinuxSys/Netfilter targets; Addresses and Config are pure.
+import PackageDescription
+
+let package = Package(
+    name: "weft",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "weft", targets: ["weft"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
+    ],
+    targets: [
+        // C macros and GNU-only functions Swift cannot import (splice, accept4, SO_ORIGINAL_DST, ...).
+        .target(
+            name: "CLinuxShims",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .systemLibrary(
+            name: "CNetfilter",
+            pkgConfig: "libnftnl",
+            providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // Pure: IP addresses, CIDRs and socket addresses as values; parsing and formatting.
+        .target(name: "Addresses"),
+        // Every raw syscall, typed errors; the only place besides Netfilter that touches pointers.
+        .target(name: "LinuxSys", dependencies: ["CLinuxShims", "Addresses"]),
+        // Interception ruleset: pure planning + nft text, libnftnl encoding, one-batch apply, read back.
+        .target(name: "Netfilter", dependencies: ["CNetfilter", "CLinuxShims", "Addresses", "LinuxSys"]),
+        // One epoll loop per worker thread, timers, wakeups.
+        .target(name: "Reactor", dependencies: ["LinuxSys"]),
+        // Two half-duplex directions: splice through pooled pipes, buffered fallback.
+        .target(name: "Relay", dependencies: ["LinuxSys"]),
+        // Pure: YAML documents to a typed, validated configuration with file:line errors.
+        .target(name: "Config", dependencies: ["Addresses", .product(name: "Yams", package: "Yams")]),
+        // Listeners, workers and the per-connection state machine.
+        .target(
+            name: "Proxy",
+            dependencies: [
+                "Addresses", "LinuxSys", "Reactor", "Relay", "Config",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "weft",
+            dependencies: [
+                "Addresses", "Config", "Netfilter", "Proxy", "LinuxSys",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "AddressesTests", dependencies: ["Addresses"]),
+        .testTarget(name: "LinuxSysTests", dependencies: ["LinuxSys", "Addresses"]),
+        .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "Addresses"], resources: [.copy("Golden")]),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "LinuxSys"]),
+        .testTarget(name: "RelayTests", dependencies: ["Relay", "LinuxSys"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Config", "LinuxSys", "Addresses"]),
+    ]
+)
