@@ -62,7 +62,7 @@ let package = Package(
 
         .testTarget(name: "AddressesTests", dependencies: ["Addresses"]),
         .testTarget(name: "LinuxSysTests", dependencies: ["LinuxSys", "Addresses"]),
-        .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "Addresses"], resources: [.copy("Golden")]),
+        .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "Addresses", "LinuxSys"], resources: [.copy("Golden")]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "LinuxSys"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "LinuxSys"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses"]),
