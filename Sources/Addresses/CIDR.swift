@@ -35,11 +35,11 @@ public struct CIDR: Hashable, Sendable, CustomStringConvertible {
         var length = address.bitWidth
         if parts.count == 2 {
             let digits = parts[1]
-            guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let value = Int(digits) else {
+            guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else {
                 throw AddressParseError(input, "the prefix length after '/' must be a number")
             }
-            length = value
+            // Too many digits for an Int is simply out of range; init(address:prefixLength:) says so.
+            length = Int(digits) ?? Int.max
         }
         do { try self.init(address: address, prefixLength: length) } catch {
             throw AddressParseError(input, error.reason)
@@ -85,8 +85,11 @@ extension IPAddress {
         }
     }
 
-    /// The address with every bit after the first `prefixLength` cleared.
+    /// The address with every bit after the first `prefixLength` cleared. Lengths outside
+    /// 0...bitWidth are clamped to it (a negative length clears everything, a longer one nothing).
     public func masked(to prefixLength: Int) -> IPAddress {
+        // Clamping first: UInt32(32 - prefixLength) below traps for a length over 32.
+        let prefixLength = Swift.min(Swift.max(prefixLength, 0), bitWidth)
         switch self {
         case .v4(let a):
             let mask: UInt32 = prefixLength == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefixLength)

@@ -167,7 +167,10 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
                 guard end == utf8.count else {
                     throw AddressParseError(input, "an embedded IPv4 address must come last")
                 }
-                let v4 = try IPv4Address(parsing: String(decoding: piece, as: UTF8.self))
+                let v4: IPv4Address
+                do { v4 = try IPv4Address(parsing: String(decoding: piece, as: UTF8.self)) } catch {
+                    throw AddressParseError(input, "in the embedded IPv4 address: \(error.reason)")
+                }
                 append(UInt16(v4.value >> 16))
                 append(UInt16(truncatingIfNeeded: v4.value))
                 index = end

@@ -41,6 +41,11 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
         let ip: IPAddress
         do { ip = try IPAddress(parsing: hostPart) } catch { throw AddressParseError(input, error.reason) }
+        // RFC 3986 §3.2.2: brackets enclose IPv6 literals only; `[1.2.3.4]:80` is not an address
+        // any other tool would print, so refusing it keeps one spelling per endpoint.
+        if input.hasPrefix("["), case .v4(let v4) = ip {
+            throw AddressParseError(input, "brackets are only for IPv6 addresses; write \(v4):\(portPart)")
+        }
         let port: UInt16
         do { port = try parsePort(portPart) } catch { throw AddressParseError(input, error.reason) }
         self.init(ip: ip, port: port)
@@ -76,34 +81,48 @@ public func parsePort(_ text: some StringProtocol) throws(AddressParseError) -> 
     return UInt16(value)
 }
 
-/// Parses a comma-separated list of ports (`"80,443, 8080"`); an empty string is an empty list.
-/// Duplicates are dropped, order is kept.
+/// Parses a comma-separated list of ports (`"80,443, 8080"`); an empty (or blank) string is an empty
+/// list. Duplicates are dropped, order is kept. Errors name the whole list and the bad item.
 public func parsePortList(_ text: some StringProtocol) throws(AddressParseError) -> [UInt16] {
     var ports: [UInt16] = []
-    for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
-        let trimmed = piece.trimmingSpaces
-        if trimmed.isEmpty, text.allSatisfy({ $0 == " " || $0 == "," }) { continue }
-        let port = try parsePort(trimmed)
+    for item in try listItems(text) {
+        let port: UInt16
+        do { port = try parsePort(item) } catch { throw AddressParseError(String(text), "\"\(item)\": \(error.reason)") }
         if !ports.contains(port) { ports.append(port) }
     }
     return ports
 }
 
 /// Parses a comma-separated list of CIDRs (or bare addresses); `*` alone means every address of
-/// both families. Duplicates are dropped, order is kept.
+/// both families; an empty (or blank) string is an empty list. Duplicates are dropped, order is
+/// kept. Errors name the whole list and the bad item.
 public func parseCIDRList(_ text: some StringProtocol) throws(AddressParseError) -> [CIDR] {
     var ranges: [CIDR] = []
-    for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
-        let trimmed = piece.trimmingSpaces
-        if trimmed.isEmpty, text.allSatisfy({ $0 == " " || $0 == "," }) { continue }
-        if trimmed == "*" {
+    for item in try listItems(text) {
+        if item == "*" {
             for all in CIDR.everything where !ranges.contains(all) { ranges.append(all) }
             continue
         }
-        let range = try CIDR(parsing: trimmed)
+        let range: CIDR
+        do { range = try CIDR(parsing: item) } catch { throw AddressParseError(String(text), error.description) }
         if !ranges.contains(range) { ranges.append(range) }
     }
     return ranges
+}
+
+/// The trimmed items of a comma-separated list. A blank text is no items; an empty item inside a
+/// list (`80,,443`, a trailing comma) is an error, since it is usually a value that went missing.
+private func listItems(_ text: some StringProtocol) throws(AddressParseError) -> [Substring] {
+    if text.trimmingSpaces.isEmpty { return [] }
+    var items: [Substring] = []
+    for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
+        let trimmed = piece.trimmingSpaces
+        guard !trimmed.isEmpty else {
+            throw AddressParseError(String(text), "the list has an empty item; remove the extra comma")
+        }
+        items.append(trimmed)
+    }
+    return items
 }
 
 extension CIDR {

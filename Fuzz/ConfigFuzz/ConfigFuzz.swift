@@ -1,0 +1,45 @@
+// libFuzzer entry point for Configuration.load. Scripts/fuzz compiles this file together with
+// Sources/Config into one module (and links Yams built from source), so no import is needed.
+//
+// Loading arbitrary text must return or throw, never crash or hang, and what it returns must obey
+// the documented ranges; what it throws must carry positions a reader can use. The input is split
+// at the first 0xFF byte (never valid UTF-8, so never part of real text) into two sources, so
+// cross-source rules such as "at most one Sidecar" are exercised too.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    let bytes = UnsafeBufferPointer(start: data, count: size)
+    let parts = bytes.split(separator: 0xFF, maxSplits: 1, omittingEmptySubsequences: false)
+    let sources = parts.enumerated().map { index, part in
+        ConfigSource(name: "fuzz\(index).yaml", text: String(decoding: part, as: UTF8.self))
+    }
+    do {
+        let configuration = try Configuration.load(sources)
+        check(configuration.sidecar)
+        require(configuration.resources.filter { $0.kind == "Sidecar" }.count <= 1, "two Sidecars were accepted")
+    } catch {
+        require(!error.diagnostics.isEmpty, "an error without diagnostics")
+        for diagnostic in error.diagnostics {
+            require(diagnostic.line >= 1 && diagnostic.column >= 1, "diagnostic without a position: \(diagnostic)")
+            require(sources.contains { $0.name == diagnostic.file }, "diagnostic names an unknown file: \(diagnostic)")
+            require(!diagnostic.message.isEmpty, "diagnostic without a message")
+        }
+    }
+    return 0
+}
+
+private func require(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError("property violated: \(message())") }
+}
+
+/// The ranges SidecarConfig documents.
+private func check(_ sidecar: SidecarConfig) {
+    require((0...1024).contains(sidecar.workers), "workers \(sidecar.workers)")
+    require(sidecar.outboundPort != 0 && sidecar.inboundPort != 0, "port 0")
+    require(sidecar.outboundPort != sidecar.inboundPort, "equal capture ports")
+    require(sidecar.connectTimeout > .zero && sidecar.idleTimeout > .zero, "zero timeout")
+    require(sidecar.drainTimeout >= .zero, "negative drain")
+    require((4096...(1 << 20)).contains(sidecar.pipeSize), "pipeSize \(sidecar.pipeSize)")
+    require((4096...(16 << 20)).contains(sidecar.bufferSize), "bufferSize \(sidecar.bufferSize)")
+    require((0...1_000_000).contains(sidecar.maxPipesPerWorker), "maxPipesPerWorker \(sidecar.maxPipesPerWorker)")
+    require((0...1_000_000).contains(sidecar.maxConnectionsPerWorker), "maxPerWorker \(sidecar.maxConnectionsPerWorker)")
+}

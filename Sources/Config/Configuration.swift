@@ -1,0 +1,173 @@
+import Yams
+
+/// Everything Weft was configured with: an immutable snapshot, built by `load` from YAML documents.
+public struct Configuration: Sendable, Equatable {
+    /// The proxy's own settings, from the `Sidecar` document or DESIGN.md's defaults without one.
+    public var sidecar: SidecarConfig
+    /// The documents that were read, in reading order.
+    public var resources: [ConfigResource]
+
+    /// A configuration made of the given parts, the defaults for the rest.
+    public init(sidecar: SidecarConfig = .defaults, resources: [ConfigResource] = []) {
+        self.sidecar = sidecar
+        self.resources = resources
+    }
+
+    /// What Weft runs on without any configuration.
+    public static let defaults = Configuration()
+
+    /// Reads and validates every document of every source, in order. Each document needs
+    /// `apiVersion` and `kind`; documents that are empty (a stray `---`, only comments) are skipped,
+    /// so no documents at all gives `defaults`.
+    ///
+    /// Throws `ConfigErrors` with every problem found — YAML syntax, unknown kinds and fields, wrong
+    /// types, values out of range, conflicting documents — each at its `file:line:column`.
+    public static func load(_ sources: [ConfigSource]) throws(ConfigErrors) -> Configuration {
+        var configuration = Configuration.defaults
+        var log = DiagnosticLog()
+        for (index, source) in sources.enumerated() {
+            let (documents, yamlError) = composeDocuments(source)
+            for document in documents {
+                var reader = DocumentReader(file: document.file)
+                readDocument(document.root, into: &configuration, reader: &reader)
+                for diagnostic in reader.diagnostics { log.add(diagnostic, source: index) }
+            }
+            if let yamlError { log.add(yamlError, source: index) }
+        }
+        guard log.isEmpty else { throw ConfigErrors(log.sorted) }
+        return configuration
+    }
+}
+
+/// A document that was read: its kind, the object it names, and where it starts.
+public struct ConfigResource: Sendable, Equatable, CustomStringConvertible {
+    /// The `apiVersion` of the kind, e.g. `weft.io/v1`.
+    public let apiVersion: String
+    /// The `kind`, e.g. `Sidecar`.
+    public let kind: String
+    /// `metadata.name`, if given.
+    public let name: String?
+    /// `metadata.namespace`, if given.
+    public let namespace: String?
+    /// Where the document's first key is.
+    public let position: ConfigPosition
+
+    /// A record of a document that was read.
+    public init(apiVersion: String, kind: String, name: String?, namespace: String?, position: ConfigPosition) {
+        self.apiVersion = apiVersion
+        self.kind = kind
+        self.name = name
+        self.namespace = namespace
+        self.position = position
+    }
+
+    /// `Sidecar web`, `Sidecar default/web`, or `Sidecar (unnamed)`.
+    public var description: String {
+        switch (namespace, name) {
+        case (let namespace?, let name?): return "\(kind) \(namespace)/\(name)"
+        case (nil, let name?): return "\(kind) \(name)"
+        default: return "\(kind) (unnamed)"
+        }
+    }
+}
+
+/// A kind of document Weft understands. Adding a kind is one new file with a type conforming to
+/// this protocol, plus its name in `documentKinds`; the header (`apiVersion`, `kind`, `metadata`) is
+/// read for it, and it reads its own `spec`.
+protocol DocumentKind {
+    /// The `apiVersion` this kind is read from, e.g. `weft.io/v1`.
+    static var apiVersion: String { get }
+    /// The `kind`, e.g. `Sidecar`.
+    static var kind: String { get }
+    /// Reads the document's `spec` into `configuration`, reporting every problem to `reader`. Also
+    /// checks rules across documents (such as "at most one Sidecar") against
+    /// `configuration.resources`, which lists the documents read before this one.
+    static func read(_ document: ConfigDocument, into configuration: inout Configuration, reader: inout DocumentReader)
+}
+
+/// Every kind `Configuration.load` reads.
+var documentKinds: [any DocumentKind.Type] { [SidecarDocument.self] }
+
+/// The common part of every document, read before the kind-specific `spec`.
+struct ConfigDocument {
+    let kind: String
+    /// The `kind` value, where "this document" errors point.
+    let kindNode: Node
+    let name: String?
+    let namespace: String?
+    /// The `spec` field, if present.
+    let spec: Field?
+    let position: ConfigPosition
+}
+
+private let documentFields = ["apiVersion", "kind", "metadata", "spec"]
+private let metadataFields = ["name", "namespace"]
+
+/// Reads one document: the header common to all kinds, then hands `spec` to its kind.
+private func readDocument(_ root: Node, into configuration: inout Configuration, reader: inout DocumentReader) {
+    // An empty document (`---` with nothing after it, or only comments) is not an error; Kubernetes
+    // tools skip them too.
+    if isNull(root) { return }
+    guard let fields = reader.mapping(root, path: "", known: documentFields) else { return }
+    let supported = documentKinds.map { "\($0.kind) (\($0.apiVersion))" }.joined(separator: ", ")
+    var apiVersion: String?
+    if let field = fields["apiVersion"] {
+        apiVersion = reader.string(field, expecting: "an API version such as weft.io/v1")
+    } else {
+        reader.report("the document has no `apiVersion`; every document needs `apiVersion` and `kind`, such as `apiVersion: weft.io/v1` and `kind: Sidecar`", at: root)
+    }
+    let kindField = fields["kind"]
+    let kind = kindField.flatMap { reader.string($0, expecting: "a kind such as Sidecar") }
+    if kindField == nil {
+        reader.report("the document has no `kind`; every document needs `apiVersion` and `kind`; Weft reads \(supported)", at: root)
+    }
+    var name: String?
+    var namespace: String?
+    if let metadata = fields["metadata"], let metaFields = reader.mapping(metadata.value, path: "metadata", known: metadataFields) {
+        if let field = metaFields["name"], let text = reader.string(field, expecting: "a name such as web") {
+            if isDNSSubdomain(text) { name = text } else {
+                reader.report("`metadata.name` \(quoted(text)) is not a valid name; use at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (RFC 1123, as Kubernetes names)", at: field.value)
+            }
+        }
+        if let field = metaFields["namespace"], let text = reader.string(field, expecting: "a namespace such as default") {
+            if isDNSLabel(text) { namespace = text } else {
+                reader.report("`metadata.namespace` \(quoted(text)) is not a valid namespace; use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit (an RFC 1123 label, as Kubernetes namespaces)", at: field.value)
+            }
+        }
+    }
+    guard let kind, let kindField else { return }
+    guard let kindType = documentKinds.first(where: { $0.kind == kind }) else {
+        var message = "unsupported kind `\(clip(kind))`"
+        if let suggestion = closestMatch(to: kind, among: documentKinds.map { $0.kind }) {
+            message += " (did you mean `\(suggestion)`?)"
+        }
+        reader.report("\(message); Weft reads \(supported)", at: kindField.value)
+        return
+    }
+    if let apiVersion, apiVersion != kindType.apiVersion, let field = fields["apiVersion"] {
+        reader.report("unsupported apiVersion `\(clip(apiVersion))` for kind \(kind); write `apiVersion: \(kindType.apiVersion)`", at: field.value)
+    }
+    let document = ConfigDocument(
+        kind: kind, kindNode: kindField.value, name: name, namespace: namespace,
+        spec: fields["spec"], position: reader.position(of: root)
+    )
+    kindType.read(document, into: &configuration, reader: &reader)
+    configuration.resources.append(ConfigResource(
+        apiVersion: kindType.apiVersion, kind: kind, name: name, namespace: namespace, position: document.position
+    ))
+}
+
+/// An RFC 1123 label: 1...63 of `a-z`, `0-9`, `-`, starting and ending with a letter or digit.
+private func isDNSLabel(_ text: some StringProtocol) -> Bool {
+    let bytes = Array(text.utf8)
+    func alphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+    }
+    guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
+    return alphanumeric(first) && alphanumeric(last) && bytes.allSatisfy { alphanumeric($0) || $0 == UInt8(ascii: "-") }
+}
+
+/// An RFC 1123 subdomain: at most 253 characters of dot-separated labels.
+private func isDNSSubdomain(_ text: String) -> Bool {
+    text.utf8.count <= 253 && text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy(isDNSLabel)
+}
