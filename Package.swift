@@ -11,7 +11,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
@@ -48,7 +47,6 @@ let package = Package(
             name: "Proxy",
             dependencies: [
                 "Addresses", "LinuxSys", "Reactor", "Relay", "Config",
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -56,7 +54,6 @@ let package = Package(
             dependencies: [
                 "Addresses", "Config", "Netfilter", "Proxy", "LinuxSys",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

@@ -27,6 +27,7 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     public static let connectionAborted = Errno(rawValue: ECONNABORTED)
     public static let connectionReset = Errno(rawValue: ECONNRESET)
     public static let noBufferSpace = Errno(rawValue: ENOBUFS)
+    public static let outOfMemory = Errno(rawValue: ENOMEM)
     public static let notConnected = Errno(rawValue: ENOTCONN)
     public static let timedOut = Errno(rawValue: ETIMEDOUT)
     public static let connectionRefused = Errno(rawValue: ECONNREFUSED)

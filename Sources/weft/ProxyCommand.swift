@@ -1,6 +1,29 @@
 import ArgumentParser
+import Config
+import Proxy
 
+/// `weft proxy [--config FILE]`: the sidecar. Runs as uid 1337 with no capabilities.
 struct ProxyCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "proxy", abstract: "Run the sidecar proxy.")
-    func run() throws { fail("proxy", .runtime, "not implemented yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "proxy",
+        abstract: "Run the sidecar proxy (outbound :15001, inbound :15006).",
+        discussion: """
+            Accepts connections redirected by `weft init`, reads their original destination \
+            (SO_ORIGINAL_DST) and relays them with splice(2). SIGTERM drains: listeners close, live \
+            connections finish (up to spec.timeouts.drain), then the process exits 0.
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("A weft.io/v1 Sidecar YAML file or a directory of them; defaults apply without it.", valueName: "FILE"))
+    var config: String?
+
+    func run() throws {
+        let configuration = loadConfiguration(path: config, command: "proxy")
+        let log = LogSink(level: configuration.sidecar.logLevel)
+        do {
+            try ProxyServer(config: configuration.sidecar, log: log).run()
+        } catch {
+            fail("proxy", .runtime, error.description)
+        }
+    }
 }

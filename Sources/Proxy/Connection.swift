@@ -1,0 +1,130 @@
+import Addresses
+import LinuxSys
+import Relay
+
+/// Which listener accepted a connection.
+public enum TrafficDirection: String, Sendable {
+    /// The application's own connection leaving the pod (captured by the output chain → 15001).
+    case outbound
+    /// A connection arriving at the pod (captured by the prerouting chain → 15006).
+    case inbound
+}
+
+/// The peer that connected to the proxy.
+public struct ClientAddress: Hashable, Sendable, CustomStringConvertible {
+    public let address: SocketAddress
+    public init(_ address: SocketAddress) { self.address = address }
+    public var description: String { address.description }
+}
+
+/// Where the client meant to go before nftables redirected it (SO_ORIGINAL_DST).
+public struct OriginalDestination: Hashable, Sendable, CustomStringConvertible {
+    public let address: SocketAddress
+    public init(_ address: SocketAddress) { self.address = address }
+    public var description: String { address.description }
+}
+
+/// The proxy's own end of an accepted connection (getsockname).
+public struct LocalAddress: Hashable, Sendable, CustomStringConvertible {
+    public let address: SocketAddress
+    public init(_ address: SocketAddress) { self.address = address }
+    public var description: String { address.description }
+}
+
+/// How a connection ended, as written in its log line (`end=`).
+public enum ConnectionEnd: String, Sendable {
+    /// Both directions finished with FIN.
+    case closed
+    case clientReset = "client-reset"
+    case upstreamReset = "upstream-reset"
+    case upstreamRefused = "upstream-refused"
+    case upstreamUnreachable = "upstream-unreachable"
+    case connectTimeout = "connect-timeout"
+    case idleTimeout = "idle-timeout"
+    case drainTimeout = "drain-timeout"
+    /// The connection reached a listener without having been redirected to it.
+    case notRedirected = "not-redirected"
+    /// The proxy's own traffic came back to it.
+    case loop
+    case error
+
+    /// Classifies a failed connect(2) (immediate or via SO_ERROR).
+    init(connectFailure errno: Errno) {
+        switch errno {
+        case .connectionRefused: self = .upstreamRefused
+        case .hostUnreachable, .networkUnreachable, .addressNotAvailable: self = .upstreamUnreachable
+        case .timedOut: self = .connectTimeout
+        case .connectionReset: self = .upstreamReset
+        default: self = .error
+        }
+    }
+}
+
+/// One proxied connection: the accepted client socket, the upstream socket, and the two
+/// half-duplex directions between them.
+final class Connection {
+    enum Phase {
+        /// Waiting for the non-blocking connect to the original destination.
+        case connecting
+        case relaying
+        case closed
+    }
+
+    let slot: Int
+    let generation: UInt32
+    let direction: TrafficDirection
+    let client: Descriptor
+    let clientAddress: ClientAddress
+    let openedAt: UInt64
+    var destination: OriginalDestination?
+    var upstream: Descriptor?
+    var phase: Phase = .connecting
+    /// client → upstream
+    var toUpstream = HalfDuplex()
+    /// upstream → client
+    var toClient = HalfDuplex()
+    /// Monotonic time of the last event on either socket (the idle timer compares against it).
+    var lastActivity: UInt64
+    /// Set while the connection sits in the worker's queue of directions that used up their budget.
+    var queued = false
+    /// Extra detail for `end=error` lines.
+    var failureDetail: String?
+
+    init(slot: Int, generation: UInt32, direction: TrafficDirection, client: Descriptor, clientAddress: ClientAddress, now: UInt64) {
+        self.slot = slot
+        self.generation = generation
+        self.direction = direction
+        self.client = client
+        self.clientAddress = clientAddress
+        self.openedAt = now
+        self.lastActivity = now
+    }
+
+    var isFinished: Bool { toUpstream.state == .writeShut && toClient.state == .writeShut }
+
+    /// `splice`, `copy`, `mixed` or `none`: how the bytes moved.
+    var relayMode: String {
+        let total = toUpstream.bytesDelivered + toClient.bytesDelivered
+        let spliced = toUpstream.bytesSpliced + toClient.bytesSpliced
+        if total == 0 { return "none" }
+        if spliced == total { return "splice" }
+        if spliced == 0 { return "copy" }
+        return "mixed"
+    }
+}
+
+/// Epoll tokens: kind (8 bits) | generation (24 bits) | slot (32 bits). The generation keeps an
+/// event that was already queued for a closed connection from reaching the slot's next occupant.
+enum Token {
+    static let listenerKind: UInt64 = 1
+    static let clientKind: UInt64 = 2
+    static let upstreamKind: UInt64 = 3
+
+    static func make(kind: UInt64, generation: UInt32, slot: Int) -> UInt64 {
+        kind << 56 | UInt64(generation & 0xff_ffff) << 32 | UInt64(UInt32(truncatingIfNeeded: slot))
+    }
+
+    static func kind(_ token: UInt64) -> UInt64 { token >> 56 }
+    static func generation(_ token: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: token >> 32) & 0xff_ffff }
+    static func slot(_ token: UInt64) -> Int { Int(UInt32(truncatingIfNeeded: token)) }
+}

@@ -1,0 +1,474 @@
+import Addresses
+import Config
+import LinuxSys
+import Reactor
+import Relay
+import Synchronization
+
+/// A listening socket owned by one worker (SO_REUSEPORT: each worker has its own, the kernel
+/// spreads new connections across them).
+struct Listener {
+    let descriptor: Descriptor
+    let direction: TrafficDirection
+    let address: SocketAddress
+}
+
+/// Requests from the main thread to a worker. Written by the main thread, read by the worker after
+/// a wakeup; relaxed ordering is enough because the eventfd write/read pair orders them.
+final class WorkerControl: Sendable {
+    let drainRequested = Atomic<Bool>(false)
+    let terminateRequested = Atomic<Bool>(false)
+    let finished = Atomic<Bool>(false)
+}
+
+/// One worker thread: an epoll loop, its own listeners, its own connections, pipes and buffers.
+/// Nothing here is shared with other workers, so the data path takes no lock.
+final class Worker {
+    let index: Int
+    let loop: EventLoop
+    let control = WorkerControl()
+    private let config: SidecarConfig
+    private let log: LogSink
+    private var listeners: [Listener]
+    private let pipes: PipePool
+    private let buffers: BufferPool
+
+    private var slots: [Connection?] = []
+    private var generations: [UInt32] = []
+    private var freeSlots: [Int] = []
+    private(set) var liveConnections = 0
+    /// Connections with a direction that used up its budget and must be pumped again.
+    private var queued: [Connection] = []
+
+    private var acceptPaused = false
+    /// Set from the first pause until a connection gets both its sockets again, so a pause/retry
+    /// cycle under sustained pressure logs two lines, not ten a second.
+    private var underPressure = false
+    private var draining = false
+
+    private let connectTimeout: UInt64
+    private let idleTimeout: UInt64
+    /// Reads per direction per wakeup before yielding to other connections.
+    private let pumpBudget = 16
+    /// Timer key of the worker's own accept-retry deadline; connection slots use slot + 1.
+    private static let acceptRetryKey = 0
+    private static let acceptRetryDelay: UInt64 = 100_000_000
+
+    init(index: Int, config: SidecarConfig, listeners: [Listener], log: LogSink) throws(SyscallError) {
+        self.index = index
+        self.config = config
+        self.listeners = listeners
+        self.log = log
+        loop = try EventLoop()
+        pipes = PipePool(pipeSize: config.pipeSize, limit: config.maxPipesPerWorker)
+        buffers = BufferPool(bufferSize: config.bufferSize)
+        connectTimeout = config.connectTimeout.nanoseconds
+        idleTimeout = config.idleTimeout.nanoseconds
+        for (position, listener) in listeners.enumerated() {
+            try loop.epoll.add(listener.descriptor, events: [.readable, .edgeTriggered], token: listenerToken(position))
+        }
+    }
+
+    private func listenerToken(_ position: Int) -> UInt64 {
+        Token.make(kind: Token.listenerKind, generation: 0, slot: position)
+    }
+
+    // MARK: - Loop
+
+    /// Runs until drained (no connections left after a drain request) or terminated.
+    func run() {
+        while true {
+            let count = loop.wait(immediately: !queued.isEmpty)
+            for position in 0..<count {
+                dispatch(token: loop.epoll.token(at: position), events: loop.epoll.events(at: position))
+            }
+            runQueued()
+            fireTimers()
+            if control.terminateRequested.load(ordering: .relaxed) {
+                terminateAll()
+                break
+            }
+            if !draining, control.drainRequested.load(ordering: .relaxed) { beginDrain() }
+            if draining, liveConnections == 0 { break }
+        }
+        closeListeners()
+        control.finished.store(true, ordering: .relaxed)
+    }
+
+    private func dispatch(token: UInt64, events: EpollEvents) {
+        if token == EventLoop.wakerToken {
+            loop.acknowledgeWake()
+            return
+        }
+        switch Token.kind(token) {
+        case Token.listenerKind:
+            acceptAll(from: Token.slot(token))
+        case Token.clientKind, Token.upstreamKind:
+            let slot = Token.slot(token)
+            guard slot < slots.count, let connection = slots[slot],
+                  connection.generation == Token.generation(token) else { return }
+            handle(connection, clientSide: Token.kind(token) == Token.clientKind, events: events)
+        default:
+            preconditionFailure("unknown epoll token \(token)")
+        }
+    }
+
+    // MARK: - Accepting
+
+    private func acceptAll(from position: Int) {
+        guard position < listeners.count, !acceptPaused, !draining else { return }
+        let listener = listeners[position]
+        while true {
+            if config.maxConnectionsPerWorker > 0, liveConnections >= config.maxConnectionsPerWorker {
+                pauseAccepting(reason: "connection limit \(config.maxConnectionsPerWorker) reached")
+                return
+            }
+            let outcome: IOOutcome<(Descriptor, SocketAddress)>
+            do {
+                outcome = try Socket.accept(listener.descriptor)
+            } catch {
+                switch error.errno {
+                case .tooManyOpenFiles, .tooManyOpenFilesInSystem, .noBufferSpace, .outOfMemory:
+                    // Out of descriptors or memory: stop accepting (the kernel keeps queueing in the
+                    // backlog) until a connection closes or the retry timer fires — never spin.
+                    pipes.trim(keep: 0)
+                    pauseAccepting(reason: "\(error)")
+                default:
+                    log.error("accept failed", ["worker": "\(index)", "listener": "\(listener.address)", "error": "\(error)"])
+                }
+                return
+            }
+            guard case .done(let (descriptor, peer)) = outcome else { return }
+            admit(descriptor, peer: ClientAddress(peer.unmapped), listener: listener)
+        }
+    }
+
+    private func pauseAccepting(reason: String) {
+        guard !acceptPaused else { return }
+        acceptPaused = true
+        for listener in listeners { try? loop.epoll.remove(listener.descriptor) }
+        loop.timers.schedule(Self.acceptRetryKey, at: loop.now + Self.acceptRetryDelay)
+        guard !underPressure else { return }
+        underPressure = true
+        log.warning("accepting paused", ["worker": "\(index)", "reason": reason, "connections": "\(liveConnections)"])
+    }
+
+    private func resumeAccepting() {
+        guard acceptPaused, !draining else { return }
+        if config.maxConnectionsPerWorker > 0, liveConnections >= config.maxConnectionsPerWorker { return }
+        acceptPaused = false
+        loop.timers.cancel(Self.acceptRetryKey)
+        // Re-adding an edge-triggered listener reports a backlog that is already waiting.
+        for (position, listener) in listeners.enumerated() {
+            try? loop.epoll.add(listener.descriptor, events: [.readable, .edgeTriggered], token: listenerToken(position))
+        }
+    }
+
+    /// Takes an accepted socket: finds where it was going, guards against loops, connects upstream.
+    private func admit(_ client: Descriptor, peer: ClientAddress, listener: Listener) {
+        let connection = allocate(client: client, peer: peer, direction: listener.direction)
+        try? Socket.setNoDelay(client)
+
+        let local: LocalAddress
+        let destination: OriginalDestination
+        do {
+            local = LocalAddress(try Socket.localAddress(client).unmapped)
+            destination = OriginalDestination(try Socket.originalDestination(client, peer: peer.address).unmapped)
+        } catch {
+            // ENOENT: conntrack has no entry, so nothing redirected this connection here.
+            connection.failureDetail = error.errno == .noSuchFile ? "no original destination" : "\(error)"
+            close(connection, end: error.errno == .noSuchFile ? .notRedirected : .error, reset: true)
+            return
+        }
+        connection.destination = destination
+        // A tracked but un-NATed connection reports the listener's own address: someone connected
+        // to the proxy port directly. Relaying it would connect the proxy to itself.
+        if destination.address == local.address {
+            connection.failureDetail = "original destination is the proxy's own listener"
+            close(connection, end: .notRedirected, reset: true)
+            return
+        }
+        if listener.direction == .inbound, peer.address.ip == .v4(.inboundPassthroughSource) || peer.address.ip == .v6(.inboundPassthroughSource) {
+            // Our own passthrough connection was captured again: the output chain's 127.0.0.6
+            // exception is missing. Refuse instead of looping until descriptors run out.
+            connection.failureDetail = "inbound passthrough traffic was redirected back to the proxy"
+            close(connection, end: .loop, reset: true)
+            return
+        }
+        do {
+            try loop.epoll.add(client, events: [.readable, .writable, .readHangup, .edgeTriggered],
+                               token: Token.make(kind: Token.clientKind, generation: connection.generation, slot: connection.slot))
+        } catch {
+            connection.failureDetail = "\(error)"
+            close(connection, end: .error, reset: true)
+            return
+        }
+        connectUpstream(connection, to: destination, direction: listener.direction)
+    }
+
+    private func connectUpstream(_ connection: Connection, to destination: OriginalDestination, direction: TrafficDirection) {
+        let upstream: Descriptor
+        do {
+            upstream = try Socket.makeTCP(destination.address.family)
+        } catch {
+            connection.failureDetail = "\(error)"
+            close(connection, end: .error, reset: true)
+            if error.errno == .tooManyOpenFiles || error.errno == .tooManyOpenFilesInSystem {
+                pipes.trim(keep: 0)
+                pauseAccepting(reason: "\(error)")
+            }
+            return
+        }
+        connection.upstream = upstream
+        if underPressure {
+            // A connection got both its descriptors: the shortage is over.
+            underPressure = false
+            log.info("accepting resumed", ["worker": "\(index)", "connections": "\(liveConnections)"])
+        }
+        do {
+            try Socket.setNoDelay(upstream)
+            if direction == .inbound {
+                // Istio's convention: the application sees inbound traffic from 127.0.0.6 (::6),
+                // which the output chain lets through instead of capturing it again.
+                let source: SocketAddress = destination.address.family == .ipv4
+                    ? SocketAddress(IPv4Address.inboundPassthroughSource, port: 0)
+                    : SocketAddress(IPv6Address.inboundPassthroughSource, port: 0)
+                try Socket.setBindAddressNoPort(upstream)
+                try Socket.bind(upstream, to: source)
+            }
+            try loop.epoll.add(upstream, events: [.readable, .writable, .readHangup, .edgeTriggered],
+                               token: Token.make(kind: Token.upstreamKind, generation: connection.generation, slot: connection.slot))
+        } catch {
+            connection.failureDetail = error.errno == .addressNotAvailable
+                ? "cannot bind the inbound passthrough source (is ::6 on lo? weft init adds it): \(error)"
+                : "\(error)"
+            close(connection, end: .error, reset: true)
+            return
+        }
+        do {
+            switch try Socket.connect(upstream, to: destination.address) {
+            case .connected:
+                startRelaying(connection)
+            case .inProgress:
+                loop.timers.schedule(connection.slot + 1, at: loop.now + connectTimeout)
+            }
+        } catch {
+            connection.failureDetail = "\(error)"
+            close(connection, end: ConnectionEnd(connectFailure: error.errno), reset: true)
+        }
+    }
+
+    // MARK: - Events
+
+    private func handle(_ connection: Connection, clientSide: Bool, events: EpollEvents) {
+        connection.lastActivity = loop.now
+        // Remember a FIN/RST even while still connecting: its edge is reported once, and without
+        // the note the first short read after connecting would wait for an edge that never comes.
+        if !events.isDisjoint(with: [.readHangup, .hangup, .error]) {
+            if clientSide { connection.toUpstream.noteSourceHangup() } else { connection.toClient.noteSourceHangup() }
+        }
+        switch connection.phase {
+        case .closed:
+            return
+        case .connecting:
+            // Client events wait: its bytes stay in the socket buffer until the upstream is ready,
+            // and relaying starts by pumping both directions.
+            guard !clientSide, !events.isDisjoint(with: [.writable, .error, .hangup]), let upstream = connection.upstream else { return }
+            if let failure = Socket.pendingError(upstream) {
+                connection.failureDetail = "connect: \(failure)"
+                close(connection, end: ConnectionEnd(connectFailure: failure), reset: true)
+                return
+            }
+            startRelaying(connection)
+        case .relaying:
+            let broken = !events.isDisjoint(with: [.error, .hangup])
+            let readable = broken || !events.isDisjoint(with: [.readable, .readHangup])
+            let writable = broken || events.contains(.writable)
+            if clientSide {
+                if readable, broken || connection.toUpstream.waitingFor == .sourceReadable { pumpToUpstream(connection) }
+                if writable, broken || connection.toClient.waitingFor == .destinationWritable { pumpToClient(connection) }
+            } else {
+                if readable, broken || connection.toClient.waitingFor == .sourceReadable { pumpToClient(connection) }
+                if writable, broken || connection.toUpstream.waitingFor == .destinationWritable { pumpToUpstream(connection) }
+            }
+        }
+    }
+
+    private func startRelaying(_ connection: Connection) {
+        connection.phase = .relaying
+        loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
+        pumpToUpstream(connection)
+        pumpToClient(connection)
+    }
+
+    private func pumpToUpstream(_ connection: Connection) {
+        guard connection.phase == .relaying, let upstream = connection.upstream else { return }
+        let outcome = connection.toUpstream.pump(from: connection.client, to: upstream, pipes: pipes, buffers: buffers, budget: pumpBudget)
+        settle(connection, outcome, fromClient: true)
+    }
+
+    private func pumpToClient(_ connection: Connection) {
+        guard connection.phase == .relaying, let upstream = connection.upstream else { return }
+        let outcome = connection.toClient.pump(from: upstream, to: connection.client, pipes: pipes, buffers: buffers, budget: pumpBudget)
+        settle(connection, outcome, fromClient: false)
+    }
+
+    private func settle(_ connection: Connection, _ outcome: HalfDuplex.Outcome, fromClient: Bool) {
+        switch outcome {
+        case .blocked:
+            return
+        case .yielded:
+            if !connection.queued {
+                connection.queued = true
+                queued.append(connection)
+            }
+        case .finished:
+            if connection.isFinished { close(connection, end: .closed, reset: false) }
+        case .failed(let failure):
+            // A reset or error on one side is passed on as a reset on the other, so neither
+            // application mistakes a broken connection for a clean end of stream.
+            let end: ConnectionEnd
+            let errno: Errno
+            switch failure {
+            case .source(let code): end = fromClient ? .clientReset : .upstreamReset; errno = code
+            case .destination(let code): end = fromClient ? .upstreamReset : .clientReset; errno = code
+            }
+            if errno != .connectionReset, errno != .brokenPipe { connection.failureDetail = "\(errno)" }
+            close(connection, end: end, reset: true)
+        }
+    }
+
+    private func runQueued() {
+        guard !queued.isEmpty else { return }
+        let batch = queued
+        queued.removeAll(keepingCapacity: true)
+        for connection in batch {
+            connection.queued = false
+            guard connection.phase == .relaying else { continue }
+            // A yielded direction reports `waitingFor == .nothing` until it blocks or finishes.
+            if connection.toUpstream.waitingFor == .nothing, connection.toUpstream.state != .writeShut { pumpToUpstream(connection) }
+            if connection.phase == .relaying, connection.toClient.waitingFor == .nothing, connection.toClient.state != .writeShut { pumpToClient(connection) }
+        }
+    }
+
+    // MARK: - Timers
+
+    private func fireTimers() {
+        while let key = loop.timers.popExpired(now: loop.now) {
+            if key == Self.acceptRetryKey {
+                // Descriptors may have been freed elsewhere (another worker, another process); if
+                // accept4 still fails the listeners are paused again with a new deadline.
+                resumeAccepting()
+                continue
+            }
+            guard let connection = slots[key - 1] else { continue }
+            switch connection.phase {
+            case .connecting:
+                connection.failureDetail = "no answer within \(config.connectTimeout)"
+                close(connection, end: .connectTimeout, reset: true)
+            case .relaying:
+                let idleFor = loop.now &- connection.lastActivity
+                if idleFor >= idleTimeout {
+                    let inFlight = connection.toUpstream.bytesInFlight + connection.toClient.bytesInFlight
+                    close(connection, end: .idleTimeout, reset: inFlight > 0)
+                } else {
+                    loop.timers.schedule(key, at: connection.lastActivity + idleTimeout)
+                }
+            case .closed:
+                continue
+            }
+        }
+    }
+
+    // MARK: - Drain and shutdown
+
+    private func beginDrain() {
+        draining = true
+        closeListeners()
+        log.info("worker draining", ["worker": "\(index)", "connections": "\(liveConnections)"])
+    }
+
+    private func closeListeners() {
+        for listener in listeners { listener.descriptor.close() }
+        listeners.removeAll()
+    }
+
+    private func terminateAll() {
+        for case let connection? in slots where connection.phase != .closed {
+            close(connection, end: .drainTimeout, reset: true)
+        }
+    }
+
+    // MARK: - Slots
+
+    private func allocate(client: Descriptor, peer: ClientAddress, direction: TrafficDirection) -> Connection {
+        let slot: Int
+        if let free = freeSlots.popLast() {
+            slot = free
+        } else {
+            slot = slots.count
+            slots.append(nil)
+            generations.append(0)
+        }
+        let connection = Connection(slot: slot, generation: generations[slot], direction: direction,
+                                    client: client, clientAddress: peer, now: loop.now)
+        slots[slot] = connection
+        liveConnections += 1
+        return connection
+    }
+
+    /// Ends a connection: logs it, closes both sockets (with RST when `reset`), returns its pipes.
+    private func close(_ connection: Connection, end: ConnectionEnd, reset: Bool) {
+        guard connection.phase != .closed else { return }
+        connection.phase = .closed
+        connection.toUpstream.releaseResources(pipes: pipes, buffers: buffers)
+        connection.toClient.releaseResources(pipes: pipes, buffers: buffers)
+        if reset {
+            try? Socket.setResetOnClose(connection.client)
+            if let upstream = connection.upstream { try? Socket.setResetOnClose(upstream) }
+        }
+        connection.client.close()
+        connection.upstream?.close()
+        loop.timers.cancel(connection.slot + 1)
+        slots[connection.slot] = nil
+        generations[connection.slot] = (generations[connection.slot] &+ 1) & 0xff_ffff
+        freeSlots.append(connection.slot)
+        liveConnections -= 1
+        logEnd(of: connection, end)
+        if acceptPaused { resumeAccepting() }
+    }
+
+    private func logEnd(of connection: Connection, _ end: ConnectionEnd) {
+        let level: LogLevel = end == .closed || end == .idleTimeout ? .info : .warning
+        guard log.isEnabled(level) else { return }
+        let durationMilliseconds = (loop.now &- connection.openedAt) / 1_000_000
+        let destination = connection.destination.map { "\($0)" } ?? "-"
+        if let detail = connection.failureDetail {
+            log.log(level, "connection", [
+                "dir": connection.direction.rawValue, "worker": "\(index)",
+                "client": "\(connection.clientAddress)", "dst": destination,
+                "sent": "\(connection.toUpstream.bytesDelivered)", "received": "\(connection.toClient.bytesDelivered)",
+                "duration_ms": "\(durationMilliseconds)", "end": end.rawValue, "relay": connection.relayMode,
+                "reason": detail,
+            ])
+        } else {
+            log.log(level, "connection", [
+                "dir": connection.direction.rawValue, "worker": "\(index)",
+                "client": "\(connection.clientAddress)", "dst": destination,
+                "sent": "\(connection.toUpstream.bytesDelivered)", "received": "\(connection.toClient.bytesDelivered)",
+                "duration_ms": "\(durationMilliseconds)", "end": end.rawValue, "relay": connection.relayMode,
+            ])
+        }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds (saturating at UInt64.max; negative durations count as zero).
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .max }
+        return whole &+ UInt64(attoseconds / 1_000_000_000)
+    }
+}
