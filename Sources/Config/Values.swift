@@ -117,3 +117,23 @@ public func parseByteSize(_ text: some StringProtocol) throws(ConfigValueError) 
     guard !overflow else { throw tooLarge }
     return bytes
 }
+
+/// Writes a duration the way `parseDuration` reads it, in the largest units that are exact:
+/// `1h30m`, `5s`, `250ms`, `0s` (Go's `time.Duration.String` without fractions).
+public func formatDuration(_ duration: Duration) -> String {
+    let (seconds, attoseconds) = duration.components
+    var nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000).partialValue + attoseconds / 1_000_000_000
+    if nanoseconds == 0 { return "0s" }
+    var text = nanoseconds < 0 ? "-" : ""
+    nanoseconds = nanoseconds.magnitude > Int64.max.magnitude ? Int64.max : abs(nanoseconds)
+    let hours = nanoseconds / 3_600_000_000_000
+    let minutes = nanoseconds / 60_000_000_000 % 60
+    let remainder = nanoseconds % 60_000_000_000
+    if hours > 0 { text += "\(hours)h" }
+    if minutes > 0 { text += "\(minutes)m" }
+    if remainder == 0 { return text }
+    for (unit, size) in [("s", Int64(1_000_000_000)), ("ms", 1_000_000), ("us", 1_000), ("ns", 1)] where remainder % size == 0 {
+        return text + "\(remainder / size)\(unit)"
+    }
+    return text
+}

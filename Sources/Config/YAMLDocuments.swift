@@ -10,6 +10,13 @@ struct YAMLDocument {
 /// after one), so it becomes a diagnostic and the documents before it are still returned.
 func composeDocuments(_ source: ConfigSource) -> (documents: [YAMLDocument], error: ConfigDiagnostic?) {
     var documents: [YAMLDocument] = []
+    if let found = firstAnchorOrAlias(in: source.text) {
+        let what = found.indicator == "&" ? "anchor" : "alias"
+        return ([], ConfigDiagnostic(
+            file: source.name, line: found.line, column: found.column,
+            message: "YAML \(what) `\(found.indicator)\(clip(found.name))` is not supported: anchors and aliases can expand exponentially, so Weft refuses them; write the value out in full"
+        ))
+    }
     do {
         // UTF-8 explicitly: Yams' default consults the YAMS_DEFAULT_ENCODING environment variable,
         // and loading must not depend on the environment.

@@ -56,7 +56,7 @@ public final class ProxyServer {
         ])
 
         let signal = waitForTermination(workers)
-        log.info("draining", ["signal": TerminationSignals.name(signal), "timeout": "\(config.drainTimeout)"])
+        log.info("draining", ["signal": TerminationSignals.name(signal), "timeout": formatDuration(config.drainTimeout)])
         for worker in workers {
             worker.control.drainRequested.store(true, ordering: .relaxed)
             worker.loop.wake()

@@ -364,7 +364,7 @@ final class Worker {
             guard let connection = slots[key - 1] else { continue }
             switch connection.phase {
             case .connecting:
-                connection.failureDetail = "no answer within \(config.connectTimeout)"
+                connection.failureDetail = "no answer within \(formatDuration(config.connectTimeout))"
                 close(connection, end: .connectTimeout, reset: true)
             case .relaying:
                 let idleFor = loop.now &- connection.lastActivity

@@ -136,8 +136,8 @@ let errorCases: [ErrorCase] = [
               (5, 2, "invalid YAML: ")),
     ErrorCase("tab indentation", header + "spec:\n\tworkers: 1\n",
               (4, 1, "this line is indented with a tab, and YAML indentation must use spaces")),
-    ErrorCase("undefined alias", sidecar("  workers: *count"),
-              (4, 12, "invalid YAML: found undefined alias")),
+    ErrorCase("alias", sidecar("  workers: *count"),
+              (4, 12, "YAML alias `*count` is not supported")),
     ErrorCase("control character", header + "metadata: {name: a\u{01}b}\n",
               (3, 19, "cannot read YAML: control characters are not allowed (U+1); configuration must be printable UTF-8 text")),
 ]

@@ -99,3 +99,16 @@ struct ValueTests {
         }
     }
 }
+
+@Suite struct DurationFormattingTests {
+    @Test(arguments: [
+        (Duration.seconds(0), "0s"), (.seconds(5), "5s"), (.seconds(30), "30s"), (.seconds(90), "1m30s"),
+        (.seconds(3600), "1h"), (.seconds(9900), "2h45m"), (.milliseconds(250), "250ms"),
+        (.milliseconds(1500), "1500ms"), (.microseconds(7), "7us"), (.nanoseconds(3), "3ns"),
+        (.seconds(3661), "1h1m1s"),
+    ])
+    func writesWhatParseDurationReads(_ duration: Duration, _ text: String) throws {
+        #expect(formatDuration(duration) == text)
+        #expect(try parseDuration(text) == duration)
+    }
+}
