@@ -3,7 +3,8 @@
 public enum LogLevel: String, Sendable, CaseIterable, Comparable {
     case trace, debug, info, notice, warning, error, critical
 
-    private var severity: Int {
+    /// 0 (trace) to 6 (critical).
+    public var severity: UInt8 {
         switch self {
         case .trace: return 0
         case .debug: return 1

@@ -79,6 +79,45 @@ final class NetlinkSocket {
         return true
     }
 
+    /// Sends a dump request (NLM_F_DUMP) whose header carries `sequence`, then hands every reply
+    /// message of that dump to `body` until NLMSG_DONE. `what` names what is listed, for error
+    /// messages; an error reply becomes the NetfilterError `refused` makes of its errno.
+    func dump(
+        request: UnsafeRawBufferPointer, sequence: UInt32, what: String,
+        refused: (Errno) -> NetfilterError,
+        _ body: (UnsafeMutablePointer<nlmsghdr>) throws(NetfilterError) -> Void
+    ) throws(NetfilterError) {
+        do { try send(request) } catch {
+            throw NetfilterError(.failed, errno: error.errno, "cannot ask the kernel for \(what) (\(error)); run weft init --verify again")
+        }
+        var done = false
+        while !done {
+            let datagram: UnsafeRawBufferPointer
+            do { datagram = try receive() } catch {
+                throw NetfilterError(.failed, errno: error.errno, "reading \(what) from the kernel failed (\(error)); run weft init --verify again")
+            }
+            try Self.forEachMessage(in: datagram) { message throws(NetfilterError) in
+                guard message.pointee.nlmsg_seq == sequence else { return true }
+                // The kernel flags a dump that changed under it (nf_tables' generation or the
+                // address list moved): what was read so far may mix two versions.
+                if Int32(message.pointee.nlmsg_flags) & NLM_F_DUMP_INTR != 0 {
+                    throw NetfilterError(.failed, errno: nil, "\(what) changed while being read; run weft init --verify again")
+                }
+                switch Int32(message.pointee.nlmsg_type) {
+                case NLMSG_DONE:
+                    done = true
+                    return false
+                case NLMSG_ERROR:
+                    guard let (code, _) = Self.decodeError(message), code != 0 else { return true }
+                    throw refused(Errno(rawValue: code))
+                default:
+                    try body(message)
+                    return true
+                }
+            }
+        }
+    }
+
     /// Decodes an NLMSG_ERROR message: the errno (0 for an ACK) and the sequence number of the
     /// request it answers; nil for any other message.
     static func decodeError(_ message: UnsafeMutablePointer<nlmsghdr>) -> (errno: Int32, sequence: UInt32)? {

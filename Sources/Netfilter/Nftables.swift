@@ -220,39 +220,18 @@ public enum Nftables {
         let sequence = UInt32(truncatingIfNeeded: time(nil))
         let header = nftnl_nlmsg_build_hdr(request.assumingMemoryBound(to: CChar.self), UInt16(type.rawValue), UInt16(NFPROTO_INET), UInt16(NLM_F_DUMP), sequence)!
         filter(header)
-        do { try socket.send(UnsafeRawBufferPointer(start: request, count: Int(header.pointee.nlmsg_len))) } catch {
-            throw NetfilterError(.failed, errno: error.errno, "cannot ask the kernel for its nftables \(what) (\(error)); run weft init --verify again")
-        }
+        // Dump replies are NFT_MSG_NEW* (the GET type minus one) in the nftables subsystem.
         let replyType = UInt16(NFNL_SUBSYS_NFTABLES) << 8 | UInt16(type.rawValue - 1)
-        var done = false
-        while !done {
-            let datagram: UnsafeRawBufferPointer
-            do { datagram = try socket.receive() } catch {
-                throw NetfilterError(.failed, errno: error.errno, "reading the kernel's nftables \(what) failed (\(error)); run weft init --verify again")
+        try socket.dump(
+            request: UnsafeRawBufferPointer(start: request, count: Int(header.pointee.nlmsg_len)),
+            sequence: sequence, what: "the nftables \(what)",
+            refused: { errno in
+                if errno == .permissionDenied { return NetfilterError.missingPrivilege(errno, doing: "read the nftables \(what)") }
+                if errno == .operationNotSupported { return NetfilterError.missingNFTables(errno, at: "dumping nftables \(what)") }
+                return NetfilterError(.failed, errno: errno, "the kernel refused to list its nftables \(what): \(errno); run weft init --verify again")
             }
-            try NetlinkSocket.forEachMessage(in: datagram) { message throws(NetfilterError) in
-                guard message.pointee.nlmsg_seq == sequence else { return true }
-                // The kernel flags a dump that the ruleset changed under (its generation moved):
-                // what was read so far may mix two versions.
-                if Int32(message.pointee.nlmsg_flags) & NLM_F_DUMP_INTR != 0 {
-                    throw NetfilterError(.failed, errno: nil, "the nftables \(what) changed while being read; run weft init --verify again")
-                }
-                switch Int32(message.pointee.nlmsg_type) {
-                case NLMSG_DONE:
-                    done = true
-                    return false
-                case NLMSG_ERROR:
-                    guard let (code, _) = NetlinkSocket.decodeError(message), code != 0 else { return true }
-                    let errno = Errno(rawValue: code)
-                    if errno == .permissionDenied { throw NetfilterError.missingPrivilege(errno, doing: "read the nftables \(what)") }
-                    if errno == .operationNotSupported { throw NetfilterError.missingNFTables(errno, at: "dumping nftables \(what)") }
-                    throw NetfilterError(.failed, errno: errno, "the kernel refused to list its nftables \(what): \(errno); run weft init --verify again")
-                default:
-                    // Dump replies are NFT_MSG_NEW* (the GET type minus one) in the nftables subsystem.
-                    if message.pointee.nlmsg_type == replyType { body(message) }
-                    return true
-                }
-            }
+        ) { message in
+            if message.pointee.nlmsg_type == replyType { body(message) }
         }
     }
 }

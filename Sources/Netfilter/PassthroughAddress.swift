@@ -25,13 +25,7 @@ public enum PassthroughAddress {
         let socket = try openRouteSocket()
         let request = UnsafeMutableRawPointer.allocate(byteCount: 1024, alignment: 8)
         defer { request.deallocate() }
-        let sequence = UInt32(truncatingIfNeeded: time(nil))
-        let header = mnl_nlmsg_put_header(request)!
-        header.pointee.nlmsg_type = UInt16(RTM_NEWADDR)
-        header.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK)
-        header.pointee.nlmsg_seq = sequence
-        let message = mnl_nlmsg_put_extra_header(header, MemoryLayout<ifaddrmsg>.size)!.assumingMemoryBound(to: ifaddrmsg.self)
-        message.pointee.ifa_family = UInt8(AF_INET6)
+        let (header, message, sequence) = addressRequest(in: request, type: RTM_NEWADDR, flags: NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK)
         message.pointee.ifa_prefixlen = 128
         // Duplicate address detection would keep the address "tentative" (unbindable) for a
         // second or more; on lo there is nobody to collide with.
@@ -70,43 +64,36 @@ public enum PassthroughAddress {
         let socket = try openRouteSocket()
         let request = UnsafeMutableRawPointer.allocate(byteCount: 1024, alignment: 8)
         defer { request.deallocate() }
+        let (header, _, sequence) = addressRequest(in: request, type: RTM_GETADDR, flags: NLM_F_DUMP)
+        let wanted = ipv6.bytes
+        var found = false
+        try socket.dump(
+            request: UnsafeRawBufferPointer(start: request, count: Int(header.pointee.nlmsg_len)),
+            sequence: sequence, what: "the IPv6 addresses of lo",
+            refused: { errno in
+                NetfilterError(.failed, errno: errno, "the kernel refused to list the IPv6 addresses of lo: \(errno)")
+            }
+        ) { message in
+            guard Int32(message.pointee.nlmsg_type) == Int32(RTM_NEWADDR) else { return }
+            let address = mnl_nlmsg_get_payload(message)!.assumingMemoryBound(to: ifaddrmsg.self).pointee
+            if address.ifa_index == index, address.ifa_prefixlen == 128, addressBytes(of: message) == wanted { found = true }
+        }
+        return found
+    }
+
+    /// Starts an rtnetlink address request for IPv6 in `buffer`: the header (numbered from the
+    /// clock, like nft) and an ifaddrmsg the caller completes.
+    private static func addressRequest(
+        in buffer: UnsafeMutableRawPointer, type: Int, flags: Int32
+    ) -> (UnsafeMutablePointer<nlmsghdr>, UnsafeMutablePointer<ifaddrmsg>, UInt32) {
         let sequence = UInt32(truncatingIfNeeded: time(nil))
-        let header = mnl_nlmsg_put_header(request)!
-        header.pointee.nlmsg_type = UInt16(RTM_GETADDR)
-        header.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST | NLM_F_DUMP)
+        let header = mnl_nlmsg_put_header(buffer)!
+        header.pointee.nlmsg_type = UInt16(type)
+        header.pointee.nlmsg_flags = UInt16(NLM_F_REQUEST | flags)
         header.pointee.nlmsg_seq = sequence
         let message = mnl_nlmsg_put_extra_header(header, MemoryLayout<ifaddrmsg>.size)!.assumingMemoryBound(to: ifaddrmsg.self)
         message.pointee.ifa_family = UInt8(AF_INET6)
-        do { try socket.send(UnsafeRawBufferPointer(start: request, count: Int(header.pointee.nlmsg_len))) } catch {
-            throw NetfilterError(.failed, errno: error.errno, "cannot list the IPv6 addresses of lo (\(error)); run weft init --verify again")
-        }
-        let wanted = ipv6.bytes
-        var found = false
-        var done = false
-        while !done {
-            let datagram: UnsafeRawBufferPointer
-            do { datagram = try socket.receive() } catch {
-                throw NetfilterError(.failed, errno: error.errno, "listing the IPv6 addresses of lo failed (\(error)); run weft init --verify again")
-            }
-            try NetlinkSocket.forEachMessage(in: datagram) { message throws(NetfilterError) in
-                guard message.pointee.nlmsg_seq == sequence else { return true }
-                switch Int32(message.pointee.nlmsg_type) {
-                case NLMSG_DONE:
-                    done = true
-                    return false
-                case NLMSG_ERROR:
-                    guard let (code, _) = NetlinkSocket.decodeError(message), code != 0 else { return true }
-                    throw NetfilterError(.failed, errno: Errno(rawValue: code), "the kernel refused to list the IPv6 addresses of lo: \(Errno(rawValue: code))")
-                case Int32(RTM_NEWADDR):
-                    let address = mnl_nlmsg_get_payload(message)!.assumingMemoryBound(to: ifaddrmsg.self).pointee
-                    if address.ifa_index == index, address.ifa_prefixlen == 128, addressBytes(of: message) == wanted { found = true }
-                    return true
-                default:
-                    return true
-                }
-            }
-        }
-        return found
+        return (header, message, sequence)
     }
 
     /// The IFA_ADDRESS attribute of an RTM_NEWADDR message (walked with mnl_attr_ok/next:

@@ -68,18 +68,3 @@ func logfmtValue(_ value: String) -> String {
     }
     return quoted + "\""
 }
-
-extension LogLevel {
-    /// Ordering from trace (0) to critical (6).
-    var severity: UInt8 {
-        switch self {
-        case .trace: return 0
-        case .debug: return 1
-        case .info: return 2
-        case .notice: return 3
-        case .warning: return 4
-        case .error: return 5
-        case .critical: return 6
-        }
-    }
-}
