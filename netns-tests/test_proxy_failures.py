@@ -72,6 +72,21 @@ class Failures(MeshTestCase):
         ra = self.proxy("a").wait_records(to(ghost, 8080), dir="outbound")[0]
         self.assertIn(ra["end"], ("upstream-unreachable", "connect-timeout"), ra)
 
+    def test_client_reset_while_connecting_is_not_held_until_the_connect_timeout(self):
+        a = self.pod("a")
+        ghost = str(self.mesh.net4.network_address + 202)
+        # The application gives up (RST) 0.3 s into a connect that would take seconds to fail.
+        code = ("import socket,struct,time\n"
+                "s=socket.create_connection(('%s',8080),timeout=5)\n"
+                "time.sleep(0.3)\n"
+                "s.setsockopt(socket.SOL_SOCKET,socket.SO_LINGER,struct.pack('ii',1,0))\n"
+                "s.close()\n") % ghost
+        res = a.run(["python3", "-c", code], timeout=10)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        rec = self.proxy("a").wait_records(to(ghost, 8080), dir="outbound")[0]
+        self.assertEqual(rec["end"], "client-reset", rec)
+        self.assertLess(int(rec["duration_ms"]), 2000, rec)
+
     def test_connecting_to_the_proxy_itself_does_not_loop(self):
         a = self.pod("a")
         pa = self.proxy("a")

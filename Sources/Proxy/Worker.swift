@@ -271,8 +271,15 @@ final class Worker {
         case .closed:
             return
         case .connecting:
-            // Client events wait: its bytes stay in the socket buffer until the upstream is ready,
-            // and relaying starts by pumping both directions.
+            // A client that reset (or vanished) while we were still connecting: give up the
+            // connect rather than hold its descriptors until the connect timeout.
+            if clientSide, !events.isDisjoint(with: [.error, .hangup]) {
+                connection.failureDetail = "client went away before the upstream answered"
+                close(connection, end: .clientReset, reset: true)
+                return
+            }
+            // Other client events wait: its bytes (and a FIN) stay in the socket buffer until the
+            // upstream is ready, and relaying starts by pumping both directions.
             guard !clientSide, !events.isDisjoint(with: [.writable, .error, .hangup]), let upstream = connection.upstream else { return }
             if let failure = Socket.pendingError(upstream) {
                 connection.failureDetail = "connect: \(failure)"
