@@ -29,13 +29,26 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // OpenSSL macros Swift cannot import, as functions (one header + source per user target).
+        .target(
+            name: "COpenSSLShims",
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
 
         // Pure: IP addresses, CIDRs and socket addresses as values; parsing and formatting.
         .target(name: "Addresses"),
+        // Pure: SPIFFE ids and trust domains.
+        .target(name: "Identity"),
+        // Pure: protocol sniffing from a peeked prefix (TLS ClientHello and its ALPN/SNI).
+        .target(name: "Detect"),
         // Every raw syscall, typed errors; the only place besides Netfilter that touches pointers.
         .target(name: "LinuxSys", dependencies: ["CLinuxShims", "Addresses"]),
         // Interception ruleset: pure planning + nft text, libnftnl encoding, one-batch apply, read back.
         .target(name: "Netfilter", dependencies: ["CNetfilter", "CLinuxShims", "Addresses", "LinuxSys"]),
+        // The mesh's CA: root and intermediate CAs, workload certificates (OpenSSL).
+        .target(name: "PKI", dependencies: ["COpenSSL", "COpenSSLShims", "Identity", "LinuxSys"]),
+        // OpenSSL contexts and non-blocking TLS streams, SPIFFE verification, resumption, kTLS.
+        .target(name: "TLS", dependencies: ["COpenSSL", "COpenSSLShims", "Identity", "LinuxSys"]),
         // One epoll loop per worker thread, timers, wakeups.
         .target(name: "Reactor", dependencies: ["LinuxSys"]),
         // Two half-duplex directions: splice through pooled pipes, buffered fallback.
@@ -46,13 +59,13 @@ let package = Package(
         .target(
             name: "Proxy",
             dependencies: [
-                "Addresses", "LinuxSys", "Reactor", "Relay", "Config",
+                "Addresses", "LinuxSys", "Reactor", "Relay", "Config", "Identity", "Detect", "TLS",
             ]
         ),
         .executableTarget(
             name: "weft",
             dependencies: [
-                "Addresses", "Config", "Netfilter", "Proxy", "LinuxSys",
+                "Addresses", "Config", "Netfilter", "Proxy", "LinuxSys", "Identity", "PKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,6 +76,10 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "LinuxSys"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "LinuxSys"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses"]),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
+        .testTarget(name: "DetectTests", dependencies: ["Detect"]),
+        .testTarget(name: "PKITests", dependencies: ["PKI", "Identity", "LinuxSys"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "PKI", "Identity", "LinuxSys"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Config", "LinuxSys", "Addresses"]),
     ]
 )
