@@ -55,11 +55,13 @@ let package = Package(
         .target(name: "Relay", dependencies: ["LinuxSys"]),
         // Pure: YAML documents to a typed, validated configuration with file:line errors.
         .target(name: "Config", dependencies: ["Addresses", .product(name: "Yams", package: "Yams")]),
+        // The health (15021) and metrics (15090) server, on its own thread.
+        .target(name: "Admin", dependencies: ["Addresses", "LinuxSys", "Reactor"]),
         // Listeners, workers and the per-connection state machine.
         .target(
             name: "Proxy",
             dependencies: [
-                "Addresses", "LinuxSys", "Reactor", "Relay", "Config", "Identity", "Detect", "TLS",
+                "Addresses", "LinuxSys", "Reactor", "Relay", "Config", "Identity", "Detect", "TLS", "Admin",
             ]
         ),
         .executableTarget(
@@ -76,6 +78,7 @@ let package = Package(
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "LinuxSys"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "LinuxSys"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "Addresses", "LinuxSys"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "DetectTests", dependencies: ["Detect"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Identity", "LinuxSys"]),

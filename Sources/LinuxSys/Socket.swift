@@ -272,3 +272,23 @@ extension SocketAddress {
         return .ipv6
     }
 }
+
+extension Socket {
+    /// recv(2) into the array's storage, for code off the data path that should not handle
+    /// pointers (the admin server). Returns the byte count (0 at end of stream) or `.wouldBlock`.
+    public static func receive(_ fd: Descriptor, into bytes: inout [UInt8]) throws(SyscallError) -> IOOutcome<Int> {
+        // withUnsafeMutableBytes rethrows untyped errors, so carry the typed one out in a Result.
+        let result = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(SyscallError) in try receive(fd, into: buffer.baseAddress!, count: buffer.count) }
+        }
+        return try result.get()
+    }
+
+    /// send(2) of the slice's bytes (MSG_NOSIGNAL), for code off the data path.
+    public static func send(_ fd: Descriptor, bytes: ArraySlice<UInt8>) throws(SyscallError) -> IOOutcome<Int> {
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(SyscallError) in try send(fd, from: buffer.baseAddress!, count: buffer.count) }
+        }
+        return try result.get()
+    }
+}

@@ -291,13 +291,24 @@ final class Worker {
             let broken = !events.isDisjoint(with: [.error, .hangup])
             let readable = broken || !events.isDisjoint(with: [.readable, .readHangup])
             let writable = broken || events.contains(.writable)
-            if clientSide {
-                if readable, broken || connection.toUpstream.waitingFor == .sourceReadable { pumpToUpstream(connection) }
-                if writable, broken || connection.toClient.waitingFor == .destinationWritable { pumpToClient(connection) }
-            } else {
-                if readable, broken || connection.toClient.waitingFor == .sourceReadable { pumpToClient(connection) }
-                if writable, broken || connection.toUpstream.waitingFor == .destinationWritable { pumpToUpstream(connection) }
+            // An error or hangup wakes both directions; otherwise a direction runs only when the
+            // event is the readiness it is waiting for, on the end it is waiting on.
+            if broken || Self.wakes(connection.toUpstream.waitingFor, eventOnSource: clientSide, readable: readable, writable: writable) {
+                pumpToUpstream(connection)
             }
+            if broken || Self.wakes(connection.toClient.waitingFor, eventOnSource: !clientSide, readable: readable, writable: writable) {
+                pumpToClient(connection)
+            }
+        }
+    }
+
+    private static func wakes(_ wait: HalfDuplex.Wait, eventOnSource: Bool, readable: Bool, writable: Bool) -> Bool {
+        switch wait {
+        case .nothing: return false
+        case .sourceReadable: return eventOnSource && readable
+        case .sourceWritable: return eventOnSource && writable
+        case .destinationReadable: return !eventOnSource && readable
+        case .destinationWritable: return !eventOnSource && writable
         }
     }
 
@@ -334,14 +345,16 @@ final class Worker {
         case .failed(let failure):
             // A reset or error on one side is passed on as a reset on the other, so neither
             // application mistakes a broken connection for a clean end of stream.
-            let end: ConnectionEnd
-            let errno: Errno
+            let clientFailed: Bool
             switch failure {
-            case .source(let code): end = fromClient ? .clientReset : .upstreamReset; errno = code
-            case .destination(let code): end = fromClient ? .upstreamReset : .clientReset; errno = code
+            case .source(let code), .destination(let code):
+                if case .source = failure { clientFailed = fromClient } else { clientFailed = !fromClient }
+                if code != .connectionReset, code != .brokenPipe { connection.failureDetail = "\(code)" }
+            case .sourceProtocol(let reason), .destinationProtocol(let reason):
+                if case .sourceProtocol = failure { clientFailed = fromClient } else { clientFailed = !fromClient }
+                connection.failureDetail = "tls: \(reason)"
             }
-            if errno != .connectionReset, errno != .brokenPipe { connection.failureDetail = "\(errno)" }
-            close(connection, end: end, reset: true)
+            close(connection, end: clientFailed ? .clientReset : .upstreamReset, reset: true)
         }
     }
 

@@ -1,17 +1,18 @@
 import LinuxSys
 
-/// One direction of a relayed connection (source socket → destination socket) as a small state
-/// machine:
+/// One direction of a relayed connection (source → destination) as a small state machine:
 ///
 ///     open ──(source EOF)──▶ readClosed ──(bytes in flight delivered, FIN sent)──▶ writeShut
-///       └──────────────(reset or error on either socket)──────────▶ failed (reported to caller)
+///       └──────────────(reset or error on either end)──────────▶ failed (reported to caller)
 ///
-/// A direction starts by copying through a user-space buffer and switches to splice(2) through a
-/// pooled pipe once a read fills the whole buffer (a "fast streamer", HAProxy's splice-auto): for
-/// small request/response traffic splice saves nothing and costs pipe bookkeeping
-/// (reference/linux-dataplane.md §3.3), for bulk it halves the proxy's CPU per byte. A splice
-/// read under `streamingThreshold` bytes switches back. Pipes and buffers are borrowed only while
-/// bytes are in flight.
+/// Either end may be a plain socket or a secure channel (TLS) over a socket.
+/// Between two plain sockets a direction starts by copying through a user-space buffer and
+/// switches to splice(2) through a pooled pipe once a read fills the whole buffer (a "fast
+/// streamer", HAProxy's splice-auto): for small request/response traffic splice saves nothing and
+/// costs pipe bookkeeping (reference/linux-dataplane.md §3.3), for bulk it halves the proxy's CPU
+/// per byte. A splice read under `streamingThreshold` bytes switches back. A secure end always
+/// goes through the buffer: its bytes must pass through the TLS library. Pipes and buffers are
+/// borrowed only while bytes are in flight.
 /// The relay only fills an *empty* pipe or buffer: then EAGAIN from a socket→pipe splice can only
 /// mean "socket empty" — with bytes still in the pipe it could also mean "pipe full"
 /// (reference/linux-dataplane.md §3.1).
@@ -25,11 +26,17 @@ public struct HalfDuplex {
         case writeShut
     }
 
-    /// Which readiness this direction needs before pumping again makes progress.
+    /// Which readiness this direction needs before pumping again makes progress. A secure end
+    /// can need the opposite readiness of the operation (a TLS read that must write, or a write
+    /// that must read first).
     public enum Wait: Sendable, Equatable {
         case nothing
         /// The source must become readable.
         case sourceReadable
+        /// The source must become writable (a secure source has something to send first).
+        case sourceWritable
+        /// The destination must become readable (a secure destination must read first).
+        case destinationReadable
         /// The destination must become writable.
         case destinationWritable
     }
@@ -40,6 +47,10 @@ public struct HalfDuplex {
         case source(Errno)
         /// Writing the destination failed: it was reset or closed its read side (EPIPE).
         case destination(Errno)
+        /// The source's secure channel failed (a TLS alert, a truncated stream); the reason token.
+        case sourceProtocol(String)
+        /// The destination's secure channel failed.
+        case destinationProtocol(String)
     }
 
     public enum Outcome: Sendable, Equatable {
@@ -75,6 +86,8 @@ public struct HalfDuplex {
     /// The source reported FIN/RST (EPOLLRDHUP/HUP/ERR). After that a short read proves nothing —
     /// the end of stream has no further edge — so reading continues until 0 or an error.
     private var sourceHungUp = false
+    /// A secure source ended (close_notify) after handing over the bytes now in flight.
+    private var endAfterDelivery = false
 
     /// Splice reads smaller than this mean the stream slowed down: go back to copying.
     public static let streamingThreshold = 16 * 1024
@@ -86,11 +99,11 @@ public struct HalfDuplex {
         sourceHungUp = true
     }
 
-    /// Moves bytes until a socket would block, the source ends, or `budget` reads are done.
-    /// `source` and `destination` must be non-blocking sockets, and the process must ignore
-    /// SIGPIPE: splice(2) into a reset socket raises it (there is no MSG_NOSIGNAL for splice).
+    /// Moves bytes until an end would block, the source ends, or `budget` reads are done.
+    /// The sockets must be non-blocking, and the process must ignore SIGPIPE: splice(2) into a
+    /// reset socket raises it (there is no MSG_NOSIGNAL for splice).
     public mutating func pump(
-        from source: Descriptor, to destination: Descriptor,
+        from source: RelayEndpoint, to destination: RelayEndpoint,
         pipes: PipePool, buffers: BufferPool, budget: Int
     ) -> Outcome {
         guard state != .writeShut else { return .finished }
@@ -100,24 +113,28 @@ public struct HalfDuplex {
         while true {
             if bytesInFlight > 0 {
                 switch deliver(to: destination) {
-                case .success(.wouldBlock):
-                    waitingFor = .destinationWritable
-                    return .blocked
-                case .success(.done(let count)):
+                case .moved(let count):
                     bytesInFlight -= count
                     bytesDelivered &+= UInt64(count)
                     if pipe != nil { bytesSpliced &+= UInt64(count) }
                     if bytesInFlight == 0 { returnHolder(pipes: pipes, buffers: buffers) }
                     continue
-                case .failure(let failure):
+                case .wait(let wait):
+                    waitingFor = wait
+                    return .blocked
+                case .failed(let failure):
                     return .failed(failure)
                 }
             }
+            if endAfterDelivery {
+                endAfterDelivery = false
+                state = .readClosed
+            }
             if state == .readClosed {
-                do {
-                    try Socket.shutdownWrite(destination)
-                } catch {
-                    return .failed(.destination(error.errno))
+                if let wait = forwardEnd(to: destination) {
+                    if case .failed(let failure) = wait { return .failed(failure) }
+                    if case .wait(let readiness) = wait { waitingFor = readiness }
+                    return .blocked
                 }
                 state = .writeShut
                 waitingFor = .nothing
@@ -132,20 +149,28 @@ public struct HalfDuplex {
                 return .yielded
             }
             reads += 1
-            switch fill(from: source, pipes: pipes, buffers: buffers) {
-            case .success(.wouldBlock):
-                returnHolder(pipes: pipes, buffers: buffers)
-                waitingFor = .sourceReadable
-                return .blocked
-            case .success(.done(0)):
+            switch fill(from: source, plainDestination: destination.isPlain, pipes: pipes, buffers: buffers) {
+            case .moved(0):
                 returnHolder(pipes: pipes, buffers: buffers)
                 state = .readClosed
-            case .success(.done(let count)):
+            case .moved(let count):
                 bytesInFlight = count
-            case .failure(let failure):
+            case .wait(let wait):
+                returnHolder(pipes: pipes, buffers: buffers)
+                waitingFor = wait
+                return .blocked
+            case .failed(let failure):
                 return .failed(failure)
             }
         }
+    }
+
+    /// `pump` between two plain sockets.
+    public mutating func pump(
+        from source: Descriptor, to destination: Descriptor,
+        pipes: PipePool, buffers: BufferPool, budget: Int
+    ) -> Outcome {
+        pump(from: .socket(source), to: .socket(destination), pipes: pipes, buffers: buffers, budget: budget)
     }
 
     /// Gives the pipe or buffer back when the connection closes. A pipe that still holds bytes
@@ -175,16 +200,37 @@ public struct HalfDuplex {
         bufferOffset = 0
     }
 
-    /// Reads into an empty pipe (or buffer). 0 means the source sent FIN.
-    private mutating func fill(from source: Descriptor, pipes: PipePool, buffers: BufferPool) -> Result<IOOutcome<Int>, Failure> {
-        if streaming, pipe == nil, buffer == nil, !spliceUnavailable { pipe = pipes.acquire() }
+    /// What one fill or delivery step did.
+    private enum Step {
+        /// Bytes read into the empty pipe/buffer (0: the source ended), or written out of it.
+        case moved(Int)
+        case wait(Wait)
+        case failed(Failure)
+    }
+
+    /// Reads into an empty pipe (or buffer). `.moved(0)` means the source ended.
+    private mutating func fill(from source: RelayEndpoint, plainDestination: Bool, pipes: PipePool, buffers: BufferPool) -> Step {
+        switch source {
+        case .socket(let descriptor):
+            return fill(from: descriptor, splicing: plainDestination, pipes: pipes, buffers: buffers)
+        case .secure(let channel, _):
+            return fill(from: channel, buffers: buffers)
+        }
+    }
+
+    private mutating func fill(from source: Descriptor, splicing: Bool, pipes: PipePool, buffers: BufferPool) -> Step {
+        if streaming, splicing, pipe == nil, buffer == nil, !spliceUnavailable { pipe = pipes.acquire() }
         if let pipe {
             do {
-                let outcome = try splice(from: source, to: pipe.writeEnd, count: pipes.pipeSize)
-                // A pipe holds a bounded number of buffers, each possibly a partial page, so a
-                // short splice read does not prove the socket is empty: no sourceDrained here.
-                if case .done(let count) = outcome, count > 0, count < Self.streamingThreshold { streaming = false }
-                return .success(outcome)
+                switch try splice(from: source, to: pipe.writeEnd, count: pipes.pipeSize) {
+                case .wouldBlock:
+                    return .wait(.sourceReadable)
+                case .done(let count):
+                    // A pipe holds a bounded number of buffers, each possibly a partial page, so a
+                    // short splice read does not prove the socket is empty: no sourceDrained here.
+                    if count > 0, count < Self.streamingThreshold { streaming = false }
+                    return .moved(count)
+                }
             } catch {
                 switch error.errno {
                 case .invalidArgument, .notImplemented:
@@ -195,38 +241,112 @@ public struct HalfDuplex {
                     pipes.release(pipe)
                     self.pipe = nil
                 default:
-                    return .failure(.source(error.errno))
+                    return .failed(.source(error.errno))
                 }
             }
         }
         if buffer == nil { buffer = buffers.acquire() }
         bufferOffset = 0
         do {
-            let outcome = try Socket.receive(source, into: buffer!, count: buffers.bufferSize)
-            if case .done(let count) = outcome, count > 0 {
+            switch try Socket.receive(source, into: buffer!, count: buffers.bufferSize) {
+            case .wouldBlock:
+                return .wait(.sourceReadable)
+            case .done(let count):
                 if count == buffers.bufferSize {
-                    streaming = pipes.limit > 0 && !spliceUnavailable
-                } else if !sourceHungUp {
+                    streaming = splicing && pipes.limit > 0 && !spliceUnavailable
+                } else if count > 0, !sourceHungUp {
                     sourceDrained = true
                 }
+                return .moved(count)
             }
-            return .success(outcome)
         } catch {
-            return .failure(.source(error.errno))
+            return .failed(.source(error.errno))
         }
     }
 
-    /// Writes bytes in flight to the destination.
-    private mutating func deliver(to destination: Descriptor) -> Result<IOOutcome<Int>, Failure> {
-        do {
-            if let pipe {
-                return .success(try splice(from: pipe.readEnd, to: destination, count: bytesInFlight))
+    /// Reads plaintext from a secure channel until the buffer is full or the channel has nothing
+    /// more: one TLS record is at most 16 KiB, so several go out in one write to the destination.
+    private mutating func fill(from channel: any SecureChannel, buffers: BufferPool) -> Step {
+        if buffer == nil { buffer = buffers.acquire() }
+        bufferOffset = 0
+        var filled = 0
+        while filled < buffers.bufferSize {
+            switch channel.read(into: buffer! + filled, count: buffers.bufferSize - filled) {
+            case .bytes(let count):
+                filled += count
+            case .closed:
+                if filled == 0 { return .moved(0) }
+                endAfterDelivery = true
+                return .moved(filled)
+            case .wantRead:
+                return filled > 0 ? .moved(filled) : .wait(.sourceReadable)
+            case .wantWrite:
+                return filled > 0 ? .moved(filled) : .wait(.sourceWritable)
+            case .failed(let reason):
+                return .failed(.sourceProtocol(reason))
             }
-            let outcome = try Socket.send(destination, from: buffer! + bufferOffset, count: bytesInFlight)
-            if case .done(let count) = outcome { bufferOffset += count }
-            return .success(outcome)
-        } catch {
-            return .failure(.destination(error.errno))
         }
+        return .moved(filled)
+    }
+
+    /// Writes bytes in flight to the destination.
+    private mutating func deliver(to destination: RelayEndpoint) -> Step {
+        switch destination {
+        case .socket(let descriptor):
+            do {
+                let outcome: IOOutcome<Int>
+                if let pipe {
+                    outcome = try splice(from: pipe.readEnd, to: descriptor, count: bytesInFlight)
+                } else {
+                    outcome = try Socket.send(descriptor, from: buffer! + bufferOffset, count: bytesInFlight)
+                }
+                switch outcome {
+                case .wouldBlock:
+                    return .wait(.destinationWritable)
+                case .done(let count):
+                    if pipe == nil { bufferOffset += count }
+                    return .moved(count)
+                }
+            } catch {
+                return .failed(.destination(error.errno))
+            }
+        case .secure(let channel, _):
+            switch channel.write(from: buffer! + bufferOffset, count: bytesInFlight) {
+            case .bytes(let count):
+                bufferOffset += count
+                return .moved(count)
+            case .wantWrite:
+                return .wait(.destinationWritable)
+            case .wantRead:
+                return .wait(.destinationReadable)
+            case .closed:
+                return .failed(.destinationProtocol("closed"))
+            case .failed(let reason):
+                return .failed(.destinationProtocol(reason))
+            }
+        }
+    }
+
+    /// Passes the end of the stream on: close_notify on a secure destination, then FIN.
+    /// Returns nil when done, or what to wait for / how it failed.
+    private mutating func forwardEnd(to destination: RelayEndpoint) -> Step? {
+        if case .secure(let channel, _) = destination {
+            switch channel.closeWrite() {
+            case .bytes, .closed:
+                break
+            case .wantWrite:
+                return .wait(.destinationWritable)
+            case .wantRead:
+                return .wait(.destinationReadable)
+            case .failed(let reason):
+                return .failed(.destinationProtocol(reason))
+            }
+        }
+        do {
+            try Socket.shutdownWrite(destination.descriptor)
+        } catch {
+            return .failed(.destination(error.errno))
+        }
+        return nil
     }
 }

@@ -56,6 +56,17 @@ void CLinuxShims_set_thread_name(const char *name);
 int CLinuxShims_errno(void);
 void CLinuxShims_set_errno(int value);
 
+// --- counters -------------------------------------------------------------------------------
+/// Adds to a counter that only the calling thread writes: a relaxed atomic load and store (no
+/// locked read-modify-write, so no cache-line contention), safe to read from other threads.
+static inline void CLinuxShims_counter_add(uint64_t *counter, uint64_t amount) {
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + amount, __ATOMIC_RELAXED);
+}
+/// Reads a counter another thread writes.
+static inline uint64_t CLinuxShims_counter_load(const uint64_t *counter) {
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
 // --- netlink --------------------------------------------------------------------------------
 /// Decodes an NLMSG_ERROR message: *error gets the (positive) errno or 0 for an ACK, *seq the
 /// sequence number of the request it answers. Returns 0, or -1 if the message is not a
