@@ -54,7 +54,7 @@ let package = Package(
         // Two half-duplex directions: splice through pooled pipes, buffered fallback.
         .target(name: "Relay", dependencies: ["LinuxSys"]),
         // Pure: YAML documents to a typed, validated configuration with file:line errors.
-        .target(name: "Config", dependencies: ["Addresses", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["Addresses", "Identity", .product(name: "Yams", package: "Yams")]),
         // The health (15021) and metrics (15090) server, on its own thread.
         .target(name: "Admin", dependencies: ["Addresses", "LinuxSys", "Reactor"]),
         // Listeners, workers and the per-connection state machine.
@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "DetectTests", dependencies: ["Detect"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Identity", "LinuxSys"]),
-        .testTarget(name: "TLSTests", dependencies: ["TLS", "PKI", "Identity", "LinuxSys"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS", "PKI", "Identity", "LinuxSys", "COpenSSL", "COpenSSLShims"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Config", "LinuxSys", "Addresses"]),
     ]
 )
