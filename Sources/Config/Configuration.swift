@@ -6,11 +6,23 @@ public struct Configuration: Sendable, Equatable {
     public var sidecar: SidecarConfig
     /// The documents that were read, in reading order.
     public var resources: [ConfigResource]
+    /// Every `PeerAuthentication` document, in reading order, including those for other
+    /// namespaces or workloads (one file may carry a whole mesh's policies).
+    public var peerAuthentications: [PeerAuthentication]
+    /// The mTLS mode of each inbound port, resolved by `load` from the `PeerAuthentication`
+    /// documents that apply to this sidecar's namespace and labels.
+    public var inboundMTLS: InboundMTLS
 
-    /// A configuration made of the given parts, the defaults for the rest.
-    public init(sidecar: SidecarConfig = .defaults, resources: [ConfigResource] = []) {
+    /// A configuration made of the given parts, the defaults for the rest. `inboundMTLS` is taken
+    /// as given, not resolved from `peerAuthentications`; `load` resolves it.
+    public init(
+        sidecar: SidecarConfig = .defaults, resources: [ConfigResource] = [],
+        peerAuthentications: [PeerAuthentication] = [], inboundMTLS: InboundMTLS = .permissive
+    ) {
         self.sidecar = sidecar
         self.resources = resources
+        self.peerAuthentications = peerAuthentications
+        self.inboundMTLS = inboundMTLS
     }
 
     /// What Weft runs on without any configuration.
@@ -18,7 +30,8 @@ public struct Configuration: Sendable, Equatable {
 
     /// Reads and validates every document of every source, in order. Each document needs
     /// `apiVersion` and `kind`; documents that are empty (a stray `---`, only comments) are skipped,
-    /// so no documents at all gives `defaults`.
+    /// so no documents at all gives `defaults`. Once every document is read, the
+    /// `PeerAuthentication` documents are resolved for the Sidecar into `inboundMTLS`.
     ///
     /// Throws `ConfigErrors` with every problem found — YAML syntax, unknown kinds and fields, wrong
     /// types, values out of range, conflicting documents — each at its `file:line:column`.
@@ -34,14 +47,31 @@ public struct Configuration: Sendable, Equatable {
             }
             if let yamlError { log.add(yamlError, source: index) }
         }
+        // Which policies apply depends on the Sidecar, which may come after them, so they are
+        // resolved only now. A consequence of the whole configuration (STRICT without an identity)
+        // is judged only when every document is valid, so a mistake in one document does not
+        // reappear as a confusing error about another.
+        let resolution = configuration.resolvePeerAuthentications(judgeConsequences: log.isEmpty)
+        configuration.inboundMTLS = resolution.inbound
+        for diagnostic in resolution.diagnostics {
+            let source = sources.firstIndex { $0.name == diagnostic.file } ?? sources.count
+            log.add(diagnostic, source: source)
+        }
         guard log.isEmpty else { throw ConfigErrors(log.sorted) }
         return configuration
+    }
+
+    /// The mTLS mode for an inbound connection to `port` (its original destination port): a
+    /// binary search in `inboundMTLS`, without allocating. Without `sidecar.identity` the proxy
+    /// has no certificate, so PERMISSIVE then means plaintext only (`load` refuses STRICT).
+    public func inboundMode(port: UInt16) -> MTLSMode {
+        inboundMTLS.mode(port: port)
     }
 }
 
 /// A document that was read: its kind, the object it names, and where it starts.
 public struct ConfigResource: Sendable, Equatable, CustomStringConvertible {
-    /// The `apiVersion` of the kind, e.g. `weft.io/v1`.
+    /// The `apiVersion` the document was written with, e.g. `weft.io/v1`.
     public let apiVersion: String
     /// The `kind`, e.g. `Sidecar`.
     public let kind: String
@@ -75,8 +105,8 @@ public struct ConfigResource: Sendable, Equatable, CustomStringConvertible {
 /// this protocol, plus its name in `documentKinds`; the header (`apiVersion`, `kind`, `metadata`) is
 /// read for it, and it reads its own `spec`.
 protocol DocumentKind {
-    /// The `apiVersion` this kind is read from, e.g. `weft.io/v1`.
-    static var apiVersion: String { get }
+    /// The `apiVersion`s this kind is read from, the current one first, e.g. `weft.io/v1`.
+    static var apiVersions: [String] { get }
     /// The `kind`, e.g. `Sidecar`.
     static var kind: String { get }
     /// Reads the document's `spec` into `configuration`, reporting every problem to `reader`. Also
@@ -86,7 +116,7 @@ protocol DocumentKind {
 }
 
 /// Every kind `Configuration.load` reads.
-var documentKinds: [any DocumentKind.Type] { [SidecarDocument.self] }
+var documentKinds: [any DocumentKind.Type] { [SidecarDocument.self, PeerAuthenticationDocument.self] }
 
 /// The common part of every document, read before the kind-specific `spec`.
 struct ConfigDocument {
@@ -95,13 +125,15 @@ struct ConfigDocument {
     let kindNode: Node
     let name: String?
     let namespace: String?
+    /// `metadata.labels`, the valid ones; empty without any.
+    let labels: [String: String]
     /// The `spec` field, if present.
     let spec: Field?
     let position: ConfigPosition
 }
 
 private let documentFields = ["apiVersion", "kind", "metadata", "spec"]
-private let metadataFields = ["name", "namespace"]
+private let metadataFields = ["name", "namespace", "labels"]
 
 /// Reads one document: the header common to all kinds, then hands `spec` to its kind.
 private func readDocument(_ root: Node, into configuration: inout Configuration, reader: inout DocumentReader) {
@@ -109,7 +141,7 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
     // tools skip them too.
     if isNull(root) { return }
     guard let fields = reader.mapping(root, path: "", known: documentFields) else { return }
-    let supported = documentKinds.map { "\($0.kind) (\($0.apiVersion))" }.joined(separator: ", ")
+    let supported = documentKinds.map { "\($0.kind) (\($0.apiVersions[0]))" }.joined(separator: ", ")
     var apiVersion: String?
     if let field = fields["apiVersion"] {
         apiVersion = reader.string(field, expecting: "an API version such as weft.io/v1")
@@ -123,6 +155,7 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
     }
     var name: String?
     var namespace: String?
+    var labels: [String: String] = [:]
     if let metadata = fields["metadata"], let metaFields = reader.mapping(metadata.value, path: "metadata", known: metadataFields) {
         if let field = metaFields["name"], let text = reader.string(field, expecting: "a name such as web") {
             if isDNSSubdomain(text) { name = text } else {
@@ -134,6 +167,9 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
                 reader.report("`metadata.namespace` \(quoted(text)) is not a valid namespace; use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit (an RFC 1123 label, as Kubernetes namespaces)", at: field.value)
             }
         }
+        if let field = metaFields["labels"], let valid = reader.labels(field) {
+            labels = valid
+        }
     }
     guard let kind, let kindField else { return }
     guard let kindType = documentKinds.first(where: { $0.kind == kind }) else {
@@ -144,21 +180,24 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
         reader.report("\(message); Weft reads \(supported)", at: kindField.value)
         return
     }
-    if let apiVersion, apiVersion != kindType.apiVersion, let field = fields["apiVersion"] {
-        reader.report("unsupported apiVersion `\(clip(apiVersion))` for kind \(kind); write `apiVersion: \(kindType.apiVersion)`", at: field.value)
+    let versions = kindType.apiVersions
+    if let apiVersion, !versions.contains(apiVersion), let field = fields["apiVersion"] {
+        let also = versions.count > 1 ? " (\(versions.dropFirst().joined(separator: ", ")) is also read)" : ""
+        reader.report("unsupported apiVersion `\(clip(apiVersion))` for kind \(kind); write `apiVersion: \(versions[0])`\(also)", at: field.value)
     }
     let document = ConfigDocument(
-        kind: kind, kindNode: kindField.value, name: name, namespace: namespace,
+        kind: kind, kindNode: kindField.value, name: name, namespace: namespace, labels: labels,
         spec: fields["spec"], position: reader.position(of: root)
     )
     kindType.read(document, into: &configuration, reader: &reader)
+    let version = apiVersion.flatMap { versions.contains($0) ? $0 : nil } ?? versions[0]
     configuration.resources.append(ConfigResource(
-        apiVersion: kindType.apiVersion, kind: kind, name: name, namespace: namespace, position: document.position
+        apiVersion: version, kind: kind, name: name, namespace: namespace, position: document.position
     ))
 }
 
 /// An RFC 1123 label: 1...63 of `a-z`, `0-9`, `-`, starting and ending with a letter or digit.
-private func isDNSLabel(_ text: some StringProtocol) -> Bool {
+func isDNSLabel(_ text: some StringProtocol) -> Bool {
     let bytes = Array(text.utf8)
     func alphanumeric(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
@@ -168,6 +207,6 @@ private func isDNSLabel(_ text: some StringProtocol) -> Bool {
 }
 
 /// An RFC 1123 subdomain: at most 253 characters of dot-separated labels.
-private func isDNSSubdomain(_ text: String) -> Bool {
+func isDNSSubdomain(_ text: some StringProtocol) -> Bool {
     text.utf8.count <= 253 && text.split(separator: ".", omittingEmptySubsequences: false).allSatisfy(isDNSLabel)
 }

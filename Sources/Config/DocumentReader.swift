@@ -62,6 +62,87 @@ struct DocumentReader {
         return fields
     }
 
+    /// The items of a list, each as a field named `path[index]` (its key is the item itself, which
+    /// is where "has no value" reports point); `null` or an empty value counts as an empty list.
+    /// Returns nil, after reporting, when the value is not a list. `allowed` describes an item.
+    mutating func list(_ field: Field, of allowed: String) -> [Field]? {
+        if isNull(field.value) { return [] }
+        guard case .sequence(let sequence) = field.value else {
+            report("`\(field.path)` must be a list of \(allowed), not \(describe(field.value))", at: field.value)
+            return nil
+        }
+        return sequence.enumerated().map { index, item in Field(path: "\(field.path)[\(index)]", key: item, value: item) }
+    }
+
+    /// The entries of a mapping whose keys are data (label names, port numbers) rather than field
+    /// names, in the order written, each named `path[key]`. `null` or an empty value counts as an
+    /// empty mapping; keys that are not scalars are reported and left out. Returns nil, after
+    /// reporting, when the value is not a mapping. `allowed` describes the mapping.
+    mutating func entries(_ field: Field, of allowed: String) -> [(key: String, field: Field)]? {
+        if isNull(field.value) { return [] }
+        guard case .mapping(let mapping) = field.value else {
+            report("`\(field.path)` must be \(allowed), not \(describe(field.value))", at: field.value)
+            return nil
+        }
+        var entries: [(key: String, field: Field)] = []
+        for (key, value) in mapping {
+            guard case .scalar(let scalar) = key else {
+                report("a key of `\(field.path)` must be a scalar, not \(describe(key))", at: key)
+                continue
+            }
+            entries.append((scalar.string, Field(path: "\(field.path)[\(clip(scalar.string))]", key: key, value: value)))
+        }
+        return entries
+    }
+
+    /// Kubernetes labels (`metadata.labels`, `matchLabels`): a mapping of label keys to label
+    /// values, both checked against Kubernetes' syntax. Values must be YAML strings, as the API
+    /// server requires, so `version: 2` is refused with a hint to quote it. Returns the valid
+    /// labels (possibly after reporting others), or nil when the value is not a mapping.
+    mutating func labels(_ field: Field) -> [String: String]? {
+        guard let entries = entries(field, of: "a mapping of label keys to values, such as {app: web}") else { return nil }
+        var labels: [String: String] = [:]
+        for (key, entry) in entries {
+            if let problem = labelKeyProblem(key) {
+                report("`\(field.path)` has the key \(quoted(key)), which is not a label key: \(problem)", at: entry.key)
+                continue
+            }
+            guard labels[key] == nil else {
+                report("the label key \(quoted(key)) appears twice in `\(field.path)`; a key may appear once, so remove one", at: entry.key)
+                continue
+            }
+            guard let value = string(entry, expecting: "a label value such as v1") else { continue }
+            if let problem = labelValueProblem(value) {
+                report("`\(entry.path)` is \(quoted(value)), which is not a label value: \(problem)", at: entry.value)
+                continue
+            }
+            labels[key] = value
+        }
+        return labels
+    }
+
+    /// An absolute file path, such as `/var/run/weft/certs/key.pem`; `what` names the file and
+    /// `example` is a path to suggest. The proxy opens it from wherever it was started, so a
+    /// relative path would depend on the working directory.
+    mutating func absolutePath(_ field: Field, of what: String, example: String) -> String? {
+        guard let text = string(field, expecting: "the absolute path of \(what), such as \(example)") else { return nil }
+        guard text.hasPrefix("/") else {
+            report("`\(field.path)` is \(quoted(text)), which is not an absolute path; write the absolute path of \(what), such as \(example)", at: field.value)
+            return nil
+        }
+        // open(2) reads a path up to its first NUL, so the file opened would not be the one named.
+        guard !text.utf8.contains(0) else {
+            report("`\(field.path)` contains a NUL character, which no file path can; write the path without it", at: field.value)
+            return nil
+        }
+        // PATH_MAX is 4096 bytes including the terminating NUL; open(2) fails with ENAMETOOLONG beyond.
+        guard text.utf8.count < 4096 else {
+            report("`\(field.path)` is \(text.utf8.count) bytes long; a Linux path is at most 4095 bytes", at: field.value)
+            return nil
+        }
+        return text
+    }
+
     /// A decimal integer in `range`, written without quotes. `meaning` explains special values
     /// (such as "0 means one per CPU") in the messages.
     mutating func integer(_ field: Field, in range: ClosedRange<Int>, meaning: String = "") -> Int? {

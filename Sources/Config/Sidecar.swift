@@ -1,3 +1,6 @@
+import Addresses
+import Identity
+
 /// How much the proxy logs; the names and order of swift-log's `Logger.Level`, from the most
 /// verbose to the least.
 public enum LogLevel: String, Sendable, CaseIterable, Comparable {
@@ -31,12 +34,25 @@ public struct SidecarConfig: Sendable, Equatable {
     public var outboundPort: UInt16
     /// The port the nat PREROUTING chain redirects incoming TCP to.
     public var inboundPort: UInt16
+    /// The port of the readiness endpoint the kubelet probes (`/healthz/ready`). The PREROUTING
+    /// chain lets only 15021, 15090 and 15020 through uncaptured, so another port also needs
+    /// `weft init --exclude-inbound-ports` with it.
+    public var healthPort: UInt16
+    /// The port Prometheus scrapes (`/stats/prometheus`); moving it needs the same exclusion as
+    /// `healthPort`.
+    public var metricsPort: UInt16
     /// How long connecting to an upstream may take.
     public var connectTimeout: Duration
     /// How long a connection may carry no bytes in either direction before it is closed.
     public var idleTimeout: Duration
     /// How long open connections may finish after a shutdown signal; zero closes them at once.
     public var drainTimeout: Duration
+    /// How long a TLS handshake, either side, may take before the connection is closed.
+    public var tlsHandshakeTimeout: Duration
+    /// How long an inbound connection may send nothing before it is taken for plaintext: a
+    /// client that speaks first sends its TLS ClientHello at once, but server-first protocols
+    /// (SMTP, MySQL) wait for the server, so waiting for bytes forever would stall them.
+    public var tlsDetectionTimeout: Duration
     /// Bytes of each splice pipe (F_SETPIPE_SZ), 4096...1048576.
     public var pipeSize: Int
     /// Bytes of the user-space copy buffer used when splice cannot be, 4096...16Mi.
@@ -47,8 +63,16 @@ public struct SidecarConfig: Sendable, Equatable {
     public var maxConnectionsPerWorker: Int
     /// `metadata.name` of the Sidecar document.
     public var name: String?
-    /// `metadata.namespace` of the Sidecar document.
+    /// `metadata.namespace` of the Sidecar document; PeerAuthentication resolution reads a
+    /// missing namespace as `default`, as kubectl does.
     public var namespace: String?
+    /// `metadata.labels` of the Sidecar document: the workload's labels, which PeerAuthentication
+    /// selectors match.
+    public var labels: [String: String]
+    /// The workload's certificate, key and trust bundle; nil means no mTLS in either direction.
+    public var identity: IdentityConfig?
+    /// The destinations that have sidecars, which outbound connections reach over mTLS.
+    public var mesh: MeshConfig
 
     /// A configuration with the given values, DESIGN.md's defaults for the rest. Values are not
     /// validated here; `Configuration.load` validates what it reads.
@@ -57,35 +81,92 @@ public struct SidecarConfig: Sendable, Equatable {
         logLevel: LogLevel = .info,
         outboundPort: UInt16 = 15001,
         inboundPort: UInt16 = 15006,
+        healthPort: UInt16 = 15021,
+        metricsPort: UInt16 = 15090,
         connectTimeout: Duration = .seconds(5),
         idleTimeout: Duration = .seconds(3600),
         drainTimeout: Duration = .seconds(30),
+        tlsHandshakeTimeout: Duration = .seconds(10),
+        tlsDetectionTimeout: Duration = .milliseconds(300),
         pipeSize: Int = 256 << 10,
         bufferSize: Int = 64 << 10,
         maxPipesPerWorker: Int = 1024,
         maxConnectionsPerWorker: Int = 0,
         name: String? = nil,
-        namespace: String? = nil
+        namespace: String? = nil,
+        labels: [String: String] = [:],
+        identity: IdentityConfig? = nil,
+        mesh: MeshConfig = .none
     ) {
         self.workers = workers
         self.logLevel = logLevel
         self.outboundPort = outboundPort
         self.inboundPort = inboundPort
+        self.healthPort = healthPort
+        self.metricsPort = metricsPort
         self.connectTimeout = connectTimeout
         self.idleTimeout = idleTimeout
         self.drainTimeout = drainTimeout
+        self.tlsHandshakeTimeout = tlsHandshakeTimeout
+        self.tlsDetectionTimeout = tlsDetectionTimeout
         self.pipeSize = pipeSize
         self.bufferSize = bufferSize
         self.maxPipesPerWorker = maxPipesPerWorker
         self.maxConnectionsPerWorker = maxConnectionsPerWorker
         self.name = name
         self.namespace = namespace
+        self.labels = labels
+        self.identity = identity
+        self.mesh = mesh
     }
 
-    /// DESIGN.md's values: ports 15001/15006, 5s connect, 1h idle, 30s drain, 256Ki pipes, 64Ki
-    /// buffers, 1024 pipes per worker, one worker per CPU, no connection limit.
+    /// DESIGN.md's values: ports 15001/15006 (capture), 15021 (health), 15090 (metrics); 5s
+    /// connect, 1h idle, 30s drain, 10s TLS handshake, 300ms protocol detection; 256Ki pipes,
+    /// 64Ki buffers, 1024 pipes per worker, one worker per CPU, no connection limit; no identity
+    /// and no mesh, so every connection is relayed as plaintext.
     public static let defaults = SidecarConfig()
+
+    /// How to secure an outbound connection to `destination`; see `MeshConfig.security(for:)`.
+    /// Allocates nothing, so it can run for every connection.
+    public func meshPolicy(for destination: SocketAddress) -> OutboundSecurity {
+        mesh.security(for: destination)
+    }
+
+    /// The namespace PeerAuthentication policies are matched in: `metadata.namespace`, else
+    /// `default`.
+    var workloadNamespace: String { namespace ?? "default" }
 }
+
+/// Where the workload's mTLS credentials are (`spec.identity`): PEM files the proxy reads, and the
+/// trust domain its peers' SPIFFE ids must belong to.
+public struct IdentityConfig: Sendable, Equatable {
+    /// The workload's certificate, then any intermediates up to (not including) the root.
+    public var certificateChain: String
+    /// The private key of the workload's certificate.
+    public var privateKey: String
+    /// The root certificates peers' chains must lead to.
+    public var trustBundle: String
+    /// The trust domain of this workload and of every peer it accepts.
+    public var trustDomain: TrustDomain
+
+    /// An identity read from the given absolute paths, in `trustDomain`.
+    public init(certificateChain: String, privateKey: String, trustBundle: String, trustDomain: TrustDomain = IdentityConfig.defaultTrustDomain) {
+        self.certificateChain = certificateChain
+        self.privateKey = privateKey
+        self.trustBundle = trustBundle
+        self.trustDomain = trustDomain
+    }
+
+    /// `cluster.local`, Kubernetes' and Istio's default (DESIGN.md).
+    public static let defaultTrustDomain: TrustDomain = {
+        // A valid name by inspection, so parsing it cannot fail.
+        try! TrustDomain(parsing: "cluster.local")
+    }()
+}
+
+/// The admin server's port (DESIGN.md: 127.0.0.1:15000). Binding 0.0.0.0 on it would fail with
+/// EADDRINUSE, so no other listener may take it.
+private let adminPort: UInt16 = 15000
 
 /// Ports the capture listeners must not take, because Weft's other listeners (DESIGN.md) use them
 /// and the PREROUTING chain never redirects them.
@@ -96,10 +177,16 @@ private let reservedPorts: [UInt16: String] = [
 
 /// Reads `kind: Sidecar`.
 enum SidecarDocument: DocumentKind {
-    static let apiVersion = "weft.io/v1"
+    static let apiVersions = ["weft.io/v1"]
     static let kind = "Sidecar"
 
-    private static let specFields = ["workers", "logLevel", "ports", "timeouts", "relay", "connections"]
+    private static let specFields = ["workers", "logLevel", "ports", "timeouts", "relay", "connections", "identity", "mesh", "tls"]
+    private static let portFields = ["outbound", "inbound", "health", "metrics"]
+    private static let credentialFields: [(name: String, what: String, example: String)] = [
+        ("certificateChain", "the workload's PEM certificate chain", "/var/run/weft/certs/cert-chain.pem"),
+        ("privateKey", "the workload's PEM private key", "/var/run/weft/certs/key.pem"),
+        ("trustBundle", "the PEM root certificates of the trust domain", "/var/run/weft/certs/root-cert.pem"),
+    ]
 
     static func read(_ document: ConfigDocument, into configuration: inout Configuration, reader: inout DocumentReader) {
         // A second Sidecar is still read, so its own mistakes are reported too, but never applied.
@@ -110,6 +197,7 @@ enum SidecarDocument: DocumentKind {
         var sidecar = SidecarConfig.defaults
         sidecar.name = document.name
         sidecar.namespace = document.namespace
+        sidecar.labels = document.labels
         if let spec = document.spec, let fields = reader.mapping(spec.value, path: spec.path, known: specFields) {
             readSpec(fields, into: &sidecar, reader: &reader)
         }
@@ -123,7 +211,7 @@ enum SidecarDocument: DocumentKind {
         if let field = spec["logLevel"], let value = reader.choice(field, of: LogLevel.self) {
             sidecar.logLevel = value
         }
-        if let ports = spec["ports"], let fields = reader.mapping(ports.value, path: ports.path, known: ["outbound", "inbound"]) {
+        if let ports = spec["ports"], let fields = reader.mapping(ports.value, path: ports.path, known: portFields) {
             readPorts(fields, into: &sidecar, reader: &reader)
         }
         if let timeouts = spec["timeouts"],
@@ -160,25 +248,176 @@ enum SidecarDocument: DocumentKind {
            let value = reader.integer(field, in: 0...1_000_000, meaning: "0 means no limit") {
             sidecar.maxConnectionsPerWorker = value
         }
+        if let tls = spec["tls"],
+           let fields = reader.mapping(tls.value, path: tls.path, known: ["handshakeTimeout", "detectionTimeout"]) {
+            if let field = fields["handshakeTimeout"], let value = reader.duration(field, zeroAllowed: false) {
+                sidecar.tlsHandshakeTimeout = value
+            }
+            if let field = fields["detectionTimeout"], let value = reader.duration(field, zeroAllowed: false) {
+                sidecar.tlsDetectionTimeout = value
+            }
+        }
+        if let identity = spec["identity"] {
+            sidecar.identity = readIdentity(identity, reader: &reader)
+        }
+        if let mesh = spec["mesh"], let fields = reader.mapping(mesh.value, path: mesh.path, known: ["cidrs", "destinations"]) {
+            // When `spec.identity` is written but wrong, its own errors say so; repeating that
+            // mTLS needs it, or judging trust domains against a default, would only add noise.
+            let identityWritten = spec["identity"] != nil
+            sidecar.mesh = readMesh(fields, trustDomain: sidecar.identity?.trustDomain, reader: &reader)
+            if !sidecar.mesh.isEmpty, !identityWritten {
+                reader.report("`spec.mesh` sends outbound connections over mTLS, and mTLS needs spec.identity (the workload's certificate chain, private key and trust bundle); add spec.identity, or remove spec.mesh to relay plaintext", at: mesh.key)
+            }
+        }
+    }
+
+    /// `spec.identity`, or nil after reporting what is missing or wrong.
+    private static func readIdentity(_ identity: Field, reader: inout DocumentReader) -> IdentityConfig? {
+        let known = credentialFields.map(\.name) + ["trustDomain"]
+        guard let fields = reader.mapping(identity.value, path: identity.path, known: known) else { return nil }
+        var paths: [String] = []
+        var missing: [String] = []
+        for credential in credentialFields {
+            guard let field = fields[credential.name] else {
+                missing.append(credential.name)
+                continue
+            }
+            if let path = reader.absolutePath(field, of: credential.what, example: credential.example) { paths.append(path) }
+        }
+        if !missing.isEmpty {
+            reader.report("`spec.identity` has no \(listWithOr(missing.map { "`\($0)`" })); it needs certificateChain, privateKey and trustBundle, the absolute paths of the workload's PEM files", at: identity.key)
+        }
+        var trustDomain: TrustDomain? = IdentityConfig.defaultTrustDomain
+        if let field = fields["trustDomain"] {
+            trustDomain = nil
+            if let text = reader.string(field, expecting: "a trust domain such as cluster.local") {
+                do { trustDomain = try TrustDomain(parsing: text) } catch {
+                    reader.report("`\(field.path)`: \(error)", at: field.value)
+                }
+            }
+        }
+        guard paths.count == credentialFields.count, let trustDomain else { return nil }
+        return IdentityConfig(certificateChain: paths[0], privateKey: paths[1], trustBundle: paths[2], trustDomain: trustDomain)
+    }
+
+    /// `spec.mesh`: the valid ranges and destinations. Destination identities must be workload ids
+    /// of `trustDomain` (when it is known), since the proxy trusts no other trust domain's roots.
+    private static func readMesh(_ fields: [String: Field], trustDomain: TrustDomain?, reader: inout DocumentReader) -> MeshConfig {
+        var cidrs: [CIDR] = []
+        if let field = fields["cidrs"], let items = reader.list(field, of: "CIDRs such as 10.0.0.0/8") {
+            for item in items {
+                if let cidr = readCIDR(item, reader: &reader) { cidrs.append(cidr) }
+            }
+        }
+        var destinations: [MeshDestination] = []
+        var seen: [(range: CIDR, port: UInt16?, field: Field)] = []
+        if let field = fields["destinations"], let items = reader.list(field, of: "destinations, each with an address and an identity") {
+            for item in items {
+                guard let destination = readDestination(item, trustDomain: trustDomain, reader: &reader) else { continue }
+                if let first = seen.first(where: { $0.range == destination.range && $0.port == destination.port }) {
+                    let port = destination.port.map { "port \($0)" } ?? "every port"
+                    reader.report("`\(item.path)` is for \(destination.range) and \(port), as `\(first.field.path)` (line \(reader.position(of: first.field.value).line)) is; each range and port may have one expected identity, so remove one of them", at: item.value)
+                    continue
+                }
+                seen.append((destination.range, destination.port, item))
+                destinations.append(destination)
+            }
+        }
+        return MeshConfig(cidrs: cidrs, destinations: destinations)
+    }
+
+    private static func readDestination(_ item: Field, trustDomain: TrustDomain?, reader: inout DocumentReader) -> MeshDestination? {
+        guard let fields = reader.mapping(item.value, path: item.path, known: ["address", "port", "identity"]) else { return nil }
+        var missing: [String] = []
+        if fields["address"] == nil { missing.append("`address`") }
+        if fields["identity"] == nil { missing.append("`identity`") }
+        if !missing.isEmpty {
+            reader.report("`\(item.path)` has no \(listWithOr(missing)); a destination needs the address (a CIDR, or one address) and the SPIFFE id expected there (for mTLS without an expected id, list the range in spec.mesh.cidrs)", at: item.value)
+        }
+        let range = fields["address"].flatMap { readCIDR($0, reader: &reader) }
+        var port: UInt16?
+        var portValid = true
+        if let field = fields["port"] {
+            let value = reader.integer(field, in: 1...65535)
+            port = value.map { UInt16($0) }
+            portValid = value != nil
+        }
+        var identity: SPIFFEID?
+        if let field = fields["identity"], let text = reader.string(field, expecting: "a SPIFFE id such as spiffe://cluster.local/ns/default/sa/web") {
+            identity = readWorkloadID(text, field: field, trustDomain: trustDomain, reader: &reader)
+        }
+        guard let range, let identity, portValid else { return nil }
+        return MeshDestination(range: range, port: port, identity: identity)
+    }
+
+    /// A workload's SPIFFE id in `trustDomain`, or nil after reporting why `text` is not one.
+    private static func readWorkloadID(_ text: String, field: Field, trustDomain: TrustDomain?, reader: inout DocumentReader) -> SPIFFEID? {
+        let id: SPIFFEID
+        do { id = try SPIFFEID(parsing: text) } catch {
+            reader.report("`\(field.path)`: \(error)", at: field.value)
+            return nil
+        }
+        let example = "spiffe://\(id.trustDomain)/ns/<namespace>/sa/<service-account>"
+        if id.isTrustDomainID {
+            reader.report("`\(field.path)` is \(quoted(text)), which names the trust domain, not a workload; write a workload's id, such as \(example)", at: field.value)
+            return nil
+        }
+        if let trustDomain, !id.isMember(of: trustDomain) {
+            reader.report("`\(field.path)` is \(quoted(text)), outside the trust domain \(trustDomain) of spec.identity; the proxy trusts only its own trust domain's roots, so no peer could prove this id", at: field.value)
+            return nil
+        }
+        return id
+    }
+
+    /// A CIDR, or a bare address meaning a single host (/32 or /128).
+    private static func readCIDR(_ field: Field, reader: inout DocumentReader) -> CIDR? {
+        guard let text = reader.string(field, expecting: "a CIDR such as 10.0.0.0/8, or one address") else { return nil }
+        do { return try CIDR(parsing: text) } catch {
+            reader.report("`\(field.path)` is \(quoted(text)): \(error.reason)", at: field.value)
+            return nil
+        }
     }
 
     private static func readPorts(_ fields: [String: Field], into sidecar: inout SidecarConfig, reader: inout DocumentReader) {
-        var valid: [(field: Field, port: UInt16)] = []
-        for (name, field) in [("outbound", fields["outbound"]), ("inbound", fields["inbound"])] {
-            guard let field, let value = reader.integer(field, in: 1...65535) else { continue }
+        var written: [String: Field] = [:]
+        for name in portFields {
+            guard let field = fields[name], let value = reader.integer(field, in: 1...65535) else { continue }
             let port = UInt16(value)
-            if let owner = reservedPorts[port] {
+            let isCapture = name == "outbound" || name == "inbound"
+            if isCapture, let owner = reservedPorts[port] {
                 reader.report("`\(field.path)` is \(port), which Weft reserves for \(owner); choose another port", at: field.value)
                 continue
             }
-            if name == "outbound" { sidecar.outboundPort = port } else { sidecar.inboundPort = port }
-            valid.append((field, port))
+            if !isCapture, port == adminPort {
+                reader.report("`\(field.path)` is \(port), which Weft's admin server listens on (127.0.0.1:\(adminPort)); choose another port", at: field.value)
+                continue
+            }
+            switch name {
+            case "outbound": sidecar.outboundPort = port
+            case "inbound": sidecar.inboundPort = port
+            case "health": sidecar.healthPort = port
+            default: sidecar.metricsPort = port
+            }
+            written[name] = field
         }
-        // Both listeners bind the same addresses, and the two chains must be told apart by port.
-        if sidecar.outboundPort == sidecar.inboundPort, let written = valid.last {
-            let other = written.field.path.hasSuffix("inbound") ? "spec.ports.outbound" : "spec.ports.inbound"
-            let defaulted = valid.count == 1 ? " (its default)" : ""
-            reader.report("`\(written.field.path)` is \(written.port), the same as `\(other)`\(defaulted); the outbound and inbound capture ports must differ", at: written.field.value)
+        // Every listener binds the same addresses, and the two capture chains must be told apart
+        // by port. Each clash is reported once, at a port that was written (the defaults differ).
+        let ports = [sidecar.outboundPort, sidecar.inboundPort, sidecar.healthPort, sidecar.metricsPort]
+        for later in 1..<ports.count {
+            guard let earlier = (0..<later).first(where: { ports[$0] == ports[later] }) else { continue }
+            let (reported, other) = written[portFields[later]] != nil ? (later, earlier) : (earlier, later)
+            guard let field = written[portFields[reported]] else { continue }
+            let defaulted = written[portFields[other]] == nil ? " (its default)" : ""
+            let rule = later <= 1
+                ? "the outbound and inbound capture ports must differ"
+                : "Weft's listeners (outbound, inbound, health, metrics) each need their own port"
+            reader.report("`\(field.path)` is \(ports[later]), the same as `spec.ports.\(portFields[other])`\(defaulted); \(rule)", at: field.value)
         }
     }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+private func listWithOr(_ items: [String]) -> String {
+    guard items.count > 1 else { return items.first ?? "" }
+    return items.dropLast().joined(separator: ", ") + " or " + items[items.count - 1]
 }

@@ -2,7 +2,8 @@ import ArgumentParser
 import Config
 
 /// `weft check --config PATH`: loads the configuration exactly as `weft proxy` would and reports
-/// every problem, so a bad file is caught before a pod starts with it.
+/// every problem, so a bad file is caught before a pod starts with it. A valid one is summarised:
+/// the documents read, then the identity, outbound mTLS and inbound mTLS modes they give.
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
@@ -17,5 +18,8 @@ struct CheckCommand: ParsableCommand {
         let configuration = loadConfiguration(path: config, command: "check")
         let read = configuration.resources.map(\.description).joined(separator: ", ")
         print("weft check: \(config): ok (\(read.isEmpty ? "no documents: the defaults apply" : read))")
+        // What the documents mean together (which PeerAuthentication decides which port, where
+        // outbound mTLS applies) is what a reviewer of a policy change wants to see.
+        for line in configuration.summary { print("  " + line) }
     }
 }

@@ -33,7 +33,17 @@ struct ConfigurationTests {
         #expect(d.maxConnectionsPerWorker == 0)
         #expect(d.name == nil)
         #expect(d.namespace == nil)
+        #expect(d.healthPort == 15021)
+        #expect(d.metricsPort == 15090)
+        #expect(d.tlsHandshakeTimeout == .seconds(10))
+        #expect(d.tlsDetectionTimeout == .milliseconds(300))
+        #expect(d.labels.isEmpty)
+        #expect(d.identity == nil)
+        #expect(d.mesh == .none)
+        #expect(d.mesh.isEmpty)
         #expect(Configuration.defaults.sidecar == d)
+        #expect(Configuration.defaults.peerAuthentications.isEmpty)
+        #expect(Configuration.defaults.inboundMTLS == .permissive)
     }
 
     @Test("every Sidecar field is read")
