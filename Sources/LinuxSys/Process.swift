@@ -20,6 +20,12 @@ public enum Clock {
     /// `2026-11-28T01:02:03.456Z` for the current wall-clock time.
     public static func timestamp() -> String {
         let (seconds, nanoseconds) = wallClock()
+        return timestamp(seconds: seconds, milliseconds: nanoseconds / 1_000_000)
+    }
+
+    /// RFC 3339 UTC text for a Unix time: `2026-11-28T01:02:03Z`, or with `.456` when
+    /// `milliseconds` is given.
+    public static func timestamp(seconds: Int, milliseconds: Int? = nil) -> String {
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
@@ -27,8 +33,9 @@ public enum Clock {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
+        let fraction = milliseconds.map { ".\(pad(Int32($0), 3))" } ?? ""
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(nanoseconds / 1_000_000), 3))Z"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))\(fraction)Z"
     }
 }
 

@@ -284,6 +284,15 @@ extension Socket {
         return try result.get()
     }
 
+    /// recv(2) with MSG_PEEK into the array's storage: look at the first bytes a client sent
+    /// without consuming them (protocol detection).
+    public static func peek(_ fd: Descriptor, into bytes: inout [UInt8]) throws(SyscallError) -> IOOutcome<Int> {
+        let result = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(SyscallError) in try peek(fd, into: buffer.baseAddress!, count: buffer.count) }
+        }
+        return try result.get()
+    }
+
     /// send(2) of the slice's bytes (MSG_NOSIGNAL), for code off the data path.
     public static func send(_ fd: Descriptor, bytes: ArraySlice<UInt8>) throws(SyscallError) -> IOOutcome<Int> {
         let result = bytes.withUnsafeBytes { buffer in

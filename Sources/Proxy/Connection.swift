@@ -1,6 +1,8 @@
 import Addresses
+import Identity
 import LinuxSys
 import Relay
+import TLS
 
 /// Which listener accepted a connection.
 public enum TrafficDirection: String, Sendable {
@@ -32,7 +34,7 @@ public struct LocalAddress: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// How a connection ended, as written in its log line (`end=`).
-public enum ConnectionEnd: String, Sendable {
+public enum ConnectionEnd: String, Sendable, CaseIterable {
     /// Both directions finished with FIN.
     case closed
     case clientReset = "client-reset"
@@ -46,6 +48,12 @@ public enum ConnectionEnd: String, Sendable {
     case notRedirected = "not-redirected"
     /// The proxy's own traffic came back to it.
     case loop
+    /// The mTLS handshake with the peer sidecar failed (`reason=` names why).
+    case tlsHandshakeFailed = "tls-handshake-failed"
+    /// The mTLS handshake did not finish within `tls.handshakeTimeout`.
+    case handshakeTimeout = "handshake-timeout"
+    /// A STRICT port refused a connection that was not mTLS from a sidecar.
+    case plaintextRefused = "plaintext-refused"
     case error
 
     /// Classifies a failed connect(2) (immediate or via SO_ERROR).
@@ -64,6 +72,12 @@ public enum ConnectionEnd: String, Sendable {
 /// half-duplex directions between them.
 final class Connection {
     enum Phase {
+        /// Inbound on a PERMISSIVE or STRICT port: waiting for the first bytes to tell a sidecar's
+        /// mTLS from plaintext.
+        case detecting
+        /// The mTLS handshake is running (inbound: on the client socket, before connecting to the
+        /// application; outbound: on the upstream socket, after the TCP connect).
+        case handshaking
         /// Waiting for the non-blocking connect to the original destination.
         case connecting
         case relaying
@@ -89,6 +103,22 @@ final class Connection {
     var queued = false
     /// Extra detail for `end=error` lines.
     var failureDetail: String?
+    /// The mTLS session with the peer sidecar, if this connection has one.
+    var tls: TLSStream?
+    /// Whether `tls` runs on the client socket (inbound termination) or the upstream socket
+    /// (outbound origination).
+    var tlsOnClientSide = false
+    /// The identity an outbound mTLS peer must present (nil: any in the trust domain).
+    var expectedPeer: SPIFFEID?
+    /// Whether the outbound connection gets mTLS once connected.
+    var originatesTLS = false
+    /// The client sent FIN or was reset (seen as EPOLLRDHUP/HUP/ERR).
+    var clientHungUp = false
+    /// What an inbound connection's first bytes were, on PERMISSIVE/STRICT ports.
+    var detection: InboundDetection?
+    /// The ends the relay moves bytes between, fixed when relaying starts.
+    var clientEnd: RelayEndpoint
+    var upstreamEnd: RelayEndpoint?
 
     init(slot: Int, generation: UInt32, direction: TrafficDirection, client: Descriptor, clientAddress: ClientAddress, now: UInt64) {
         self.slot = slot
@@ -98,6 +128,7 @@ final class Connection {
         self.clientAddress = clientAddress
         self.openedAt = now
         self.lastActivity = now
+        clientEnd = .socket(client)
     }
 
     var isFinished: Bool { toUpstream.state == .writeShut && toClient.state == .writeShut }

@@ -38,6 +38,17 @@ public final class LogSink: Sendable {
         output.writeAll(line)
     }
 
+    /// Writes one line with fields built at run time, in the order given.
+    public func log(_ level: LogLevel, _ message: String, _ fields: [(String, String)]) {
+        guard isEnabled(level) else { return }
+        var line = "ts=\(Clock.timestamp()) level=\(level.rawValue) msg=\(logfmtValue(message))"
+        for (key, value) in fields {
+            line += " \(key)=\(logfmtValue(value))"
+        }
+        line += "\n"
+        output.writeAll(line)
+    }
+
     public func info(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.info, message, fields) }
     public func warning(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.warning, message, fields) }
     public func error(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { log(.error, message, fields) }

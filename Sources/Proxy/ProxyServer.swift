@@ -1,6 +1,9 @@
 import Addresses
+import Admin
 import Config
 import LinuxSys
+import Synchronization
+import TLS
 
 /// Why the proxy could not start.
 public struct ProxyStartError: Error, CustomStringConvertible, Sendable {
@@ -8,30 +11,41 @@ public struct ProxyStartError: Error, CustomStringConvertible, Sendable {
 }
 
 /// The sidecar: one worker thread per core, each with its own SO_REUSEPORT listeners for the
-/// outbound (15001) and inbound (15006) ports, and a main thread that only waits for signals.
+/// outbound (15001) and inbound (15006) ports; an admin thread serving readiness (15021) and
+/// metrics (15090); with mTLS, a thread watching the certificate files; and a main thread that
+/// only waits for signals.
 public final class ProxyServer {
-    private let config: SidecarConfig
+    private let configuration: Configuration
+    private var config: SidecarConfig { configuration.sidecar }
     private let log: LogSink
 
-    public init(config: SidecarConfig, log: LogSink) {
-        self.config = config
+    public init(configuration: Configuration, log: LogSink) {
+        self.configuration = configuration
         self.log = log
     }
 
-    /// Starts the workers and blocks until the proxy has drained after SIGTERM/SIGINT (or was told
-    /// to stop twice). Throws only when it cannot start (a port in use, no descriptors).
+    /// Starts everything and blocks until the proxy has drained after SIGTERM/SIGINT (or was told
+    /// to stop twice). Throws only when it cannot start (a port in use, unloadable certificates).
     public func run() throws(ProxyStartError) {
         ProcessInfo.ignoreBrokenPipeSignal()
         let descriptorLimit = ProcessInfo.raiseDescriptorLimit()
-        // Block before spawning: the workers inherit the mask and the main thread collects signals.
+        // Block before spawning: every thread inherits the mask and the main thread collects signals.
         TerminationSignals.block()
+
+        let health = HealthState()
+        let store = try startCredentials(health)
+        defer { store?.stop() }
 
         let workerCount = config.workers > 0 ? config.workers : ProcessInfo.processorCount()
         var workers: [Worker] = []
         for index in 0..<workerCount {
             let listeners = try makeListeners()
+            let security = store.map { WorkerSecurity(store: $0, inbound: configuration.inboundMTLS, config: config) }
             do {
-                workers.append(try Worker(index: index, config: config, listeners: listeners, log: log))
+                workers.append(try Worker(
+                    index: index, configuration: configuration, listeners: listeners, log: log,
+                    counters: CounterBlock(count: Stat.count), security: security
+                ))
             } catch {
                 throw ProxyStartError(description: "cannot create worker \(index)'s event loop: \(error)")
             }
@@ -40,6 +54,9 @@ public final class ProxyServer {
                 "outbound": "\(listeners[0].address)", "inbound": "\(listeners[1].address)",
             ])
         }
+
+        let admin = try startAdmin(counters: workers.map(\.counters), store: store, health: health)
+        defer { admin.stop() }
 
         var threads: [OSThread] = []
         for worker in workers {
@@ -53,9 +70,11 @@ public final class ProxyServer {
         log.info("ready", [
             "workers": "\(workerCount)", "pid": "\(ProcessInfo.processID)", "uid": "\(ProcessInfo.userID)",
             "nofile": "\(descriptorLimit)",
+            "mtls": store == nil ? "off" : "on", "inbound_mode": store == nil ? "disable" : configuration.inboundMTLS.defaultMode.rawValue,
         ])
 
-        let signal = waitForTermination(workers)
+        let signal = waitForTermination()
+        health.draining.store(true, ordering: .relaxed)
         log.info("draining", ["signal": TerminationSignals.name(signal), "timeout": formatDuration(config.drainTimeout)])
         for worker in workers {
             worker.control.drainRequested.store(true, ordering: .relaxed)
@@ -78,11 +97,123 @@ public final class ProxyServer {
         log.info("exiting", [:])
     }
 
-    private func waitForTermination(_ workers: [Worker]) -> Int32 {
+    private func waitForTermination() -> Int32 {
         while true {
             if let signal = TerminationSignals.wait(timeoutMilliseconds: 1000) { return signal }
         }
     }
+
+    // MARK: - Credentials
+
+    /// Loads the workload certificate (when the Sidecar names one) and watches its files. A
+    /// sidecar configured for mTLS does not start without valid credentials: it would refuse every
+    /// mesh connection.
+    private func startCredentials(_ health: HealthState) throws(ProxyStartError) -> CredentialStore? {
+        guard let identity = config.identity else {
+            if !configuration.inboundMTLS.portModes.isEmpty || configuration.inboundMTLS.defaultMode == .strict {
+                log.warning("PeerAuthentication ignored", ["reason": "spec.identity is not set, so this sidecar has no certificate and speaks no mTLS"])
+            }
+            return nil
+        }
+        let files = TLSIdentityFiles(certificateChain: identity.certificateChain, privateKey: identity.privateKey, trustBundle: identity.trustBundle)
+        let log = self.log
+        let store: CredentialStore
+        do {
+            store = try CredentialStore.start(files: files, trustDomain: identity.trustDomain) { event in
+                switch event {
+                case .reloaded(let credentials, let generation):
+                    health.reloads.add(1, ordering: .relaxed)
+                    health.clearProblem()
+                    log.info("credentials reloaded", [
+                        "identity": credentials.identity.description, "serial": credentials.serial,
+                        "not_after": Clock.timestamp(seconds: credentials.notAfter), "generation": "\(generation)",
+                    ])
+                case .reloadFailed(let error):
+                    health.failedReloads.add(1, ordering: .relaxed)
+                    health.setProblem("the certificate files do not load (\(error)); new handshakes keep the previous certificate")
+                    log.error("credentials reload failed", ["reason": error.description])
+                case .invalidCredentialsInUse(let credentials):
+                    log.error("credentials in use are not valid now", [
+                        "serial": credentials.serial, "not_before": Clock.timestamp(seconds: credentials.notBefore),
+                        "not_after": Clock.timestamp(seconds: credentials.notAfter),
+                    ])
+                }
+            }
+        } catch {
+            throw ProxyStartError(description: "cannot load the workload certificate: \(error)")
+        }
+        let current = store.current
+        log.info("credentials loaded", [
+            "identity": current.identity.description, "serial": current.serial,
+            "not_after": Clock.timestamp(seconds: current.notAfter), "trust_anchors": "\(current.trustAnchorCount)",
+            "mesh_cidrs": config.mesh.cidrs.map(\.description).joined(separator: ","),
+            "ktls": KernelTLS.probe().description,
+        ])
+        return store
+    }
+
+    // MARK: - Admin
+
+    /// Serves readiness on the health port and Prometheus metrics on the metrics port.
+    private func startAdmin(counters: [CounterBlock], store: CredentialStore?, health: HealthState) throws(ProxyStartError) -> AdminServer {
+        let server: AdminServer
+        do {
+            server = try AdminServer(listen: [
+                ("health", SocketAddress(IPv6Address.any, port: config.healthPort)),
+                ("metrics", SocketAddress(IPv6Address.any, port: config.metricsPort)),
+            ]) { listener, path in
+                switch (listener, path) {
+                case ("health", "/healthz/ready"):
+                    let readiness = Self.readiness(store: store, health: health)
+                    return readiness.isReady
+                        ? AdminResponse(status: 200, body: "ready\n")
+                        : AdminResponse(status: 503, body: readiness.problems.joined(separator: "\n") + "\n")
+                case ("metrics", "/stats/prometheus"), ("metrics", "/metrics"):
+                    let text = MetricsRenderer(blocks: counters).render(extra: Self.credentialMetrics(store: store, health: health))
+                    return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text)
+                default:
+                    return nil
+                }
+            }
+        } catch {
+            throw ProxyStartError(description: "cannot listen on the health (\(config.healthPort)) or metrics (\(config.metricsPort)) port: \(error)")
+        }
+        do {
+            _ = try server.start()
+        } catch {
+            throw ProxyStartError(description: "cannot start the admin thread: \(error)")
+        }
+        return server
+    }
+
+    private static func readiness(store: CredentialStore?, health: HealthState) -> Readiness {
+        var problems: [String] = []
+        if health.draining.load(ordering: .relaxed) { problems.append("draining: the proxy is shutting down") }
+        if let store {
+            let current = store.current
+            if !current.isValidNow {
+                problems.append("the workload certificate \(current.identity) (serial \(current.serial)) is not valid now: valid \(Clock.timestamp(seconds: current.notBefore)) to \(Clock.timestamp(seconds: current.notAfter))")
+            }
+            if let problem = health.problem() { problems.append(problem) }
+        }
+        return Readiness(problems: problems)
+    }
+
+    private static func credentialMetrics(store: CredentialStore?, health: HealthState) -> [MetricFamily] {
+        guard let store else { return [] }
+        let current = store.current
+        return [
+            MetricFamily(name: "weft_certificate_expiration_timestamp_seconds", help: "When the workload certificate in use expires (Unix time).",
+                         type: "gauge", samples: [([], UInt64(max(0, current.notAfter)))]),
+            MetricFamily(name: "weft_certificate_valid", help: "1 while the workload certificate in use is within its validity.",
+                         type: "gauge", samples: [([], current.isValidNow ? 1 : 0)]),
+            MetricFamily(name: "weft_credential_reloads_total", help: "Certificate rotations picked up, by result.", type: "counter",
+                         samples: [([("result", "ok")], health.reloads.load(ordering: .relaxed)),
+                                   ([("result", "failed")], health.failedReloads.load(ordering: .relaxed))]),
+        ]
+    }
+
+    // MARK: - Listeners
 
     /// One outbound and one inbound listener (in that order) for a worker. A dual-stack AF_INET6
     /// socket takes both families; where IPv6 is compiled out (EAFNOSUPPORT) IPv4 alone is used.
@@ -129,4 +260,17 @@ public final class ProxyServer {
         }
         return Listener(descriptor: descriptor, direction: direction, address: address)
     }
+}
+
+/// What readiness and the credential metrics need to know, shared by the certificate watcher
+/// thread (writer), the main thread (draining) and the admin thread (reader). Off the data path.
+final class HealthState: Sendable {
+    let draining = Atomic<Bool>(false)
+    let reloads = Atomic<UInt64>(0)
+    let failedReloads = Atomic<UInt64>(0)
+    private let lastProblem = Mutex<String?>(nil)
+
+    func setProblem(_ problem: String) { lastProblem.withLock { $0 = problem } }
+    func clearProblem() { lastProblem.withLock { $0 = nil } }
+    func problem() -> String? { lastProblem.withLock { $0 } }
 }

@@ -1,9 +1,11 @@
 import Addresses
 import Config
+import Identity
 import LinuxSys
 import Reactor
 import Relay
 import Synchronization
+import TLS
 
 /// A listening socket owned by one worker (SO_REUSEPORT: each worker has its own, the kernel
 /// spreads new connections across them).
@@ -27,11 +29,15 @@ final class Worker {
     let index: Int
     let loop: EventLoop
     let control = WorkerControl()
-    private let config: SidecarConfig
-    private let log: LogSink
+    let config: SidecarConfig
+    let log: LogSink
     private var listeners: [Listener]
-    private let pipes: PipePool
-    private let buffers: BufferPool
+    let pipes: PipePool
+    let buffers: BufferPool
+    /// This worker's counters; only this worker's thread writes them.
+    let counters: CounterBlock
+    /// mTLS state (nil when the Sidecar has no identity: everything is plaintext).
+    var security: WorkerSecurity?
 
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []
@@ -46,19 +52,29 @@ final class Worker {
     private var underPressure = false
     private var draining = false
 
-    private let connectTimeout: UInt64
-    private let idleTimeout: UInt64
+    let connectTimeout: UInt64
+    let idleTimeout: UInt64
     /// Reads per direction per wakeup before yielding to other connections.
     private let pumpBudget = 16
+    /// Ports every sidecar serves itself and `weft init` never captures inbound (health 15021,
+    /// metrics 15090, Istio's agent 15020): a mesh peer answers them in plaintext, so outbound
+    /// connections to them are never wrapped in mTLS.
+    static let uncapturedSidecarPorts: Set<UInt16> = [15020, 15021, 15090]
     /// Timer key of the worker's own accept-retry deadline; connection slots use slot + 1.
     private static let acceptRetryKey = 0
     private static let acceptRetryDelay: UInt64 = 100_000_000
 
-    init(index: Int, config: SidecarConfig, listeners: [Listener], log: LogSink) throws(SyscallError) {
+    init(
+        index: Int, configuration: Configuration, listeners: [Listener], log: LogSink,
+        counters: CounterBlock, security: WorkerSecurity?
+    ) throws(SyscallError) {
         self.index = index
-        self.config = config
+        self.config = configuration.sidecar
         self.listeners = listeners
         self.log = log
+        self.counters = counters
+        self.security = security
+        let config = configuration.sidecar
         loop = try EventLoop()
         pipes = PipePool(pipeSize: config.pipeSize, limit: config.maxPipesPerWorker)
         buffers = BufferPool(bufferSize: config.bufferSize)
@@ -203,10 +219,23 @@ final class Worker {
             close(connection, end: .error, reset: true)
             return
         }
-        connectUpstream(connection, to: destination, direction: listener.direction)
+        if listener.direction == .inbound, let security, security.inboundMode(port: destination.address.port) != .disable {
+            startDetecting(connection, security: security)
+            return
+        }
+        if listener.direction == .outbound, security != nil, !Self.uncapturedSidecarPorts.contains(destination.address.port),
+           case .mutualTLS(let expected) = config.meshPolicy(for: destination.address) {
+            connection.originatesTLS = true
+            connection.expectedPeer = expected
+        }
+        connectUpstream(connection)
     }
 
-    private func connectUpstream(_ connection: Connection, to destination: OriginalDestination, direction: TrafficDirection) {
+    /// Opens the upstream socket and starts connecting to the original destination (inbound: from
+    /// 127.0.0.6/::6 to the application).
+    func connectUpstream(_ connection: Connection) {
+        guard let destination = connection.destination else { return }
+        let direction = connection.direction
         let upstream: Descriptor
         do {
             upstream = try Socket.makeTCP(destination.address.family)
@@ -248,8 +277,9 @@ final class Worker {
         do {
             switch try Socket.connect(upstream, to: destination.address) {
             case .connected:
-                startRelaying(connection)
+                upstreamConnected(connection)
             case .inProgress:
+                connection.phase = .connecting
                 loop.timers.schedule(connection.slot + 1, at: loop.now + connectTimeout)
             }
         } catch {
@@ -265,11 +295,27 @@ final class Worker {
         // Remember a FIN/RST even while still connecting: its edge is reported once, and without
         // the note the first short read after connecting would wait for an edge that never comes.
         if !events.isDisjoint(with: [.readHangup, .hangup, .error]) {
-            if clientSide { connection.toUpstream.noteSourceHangup() } else { connection.toClient.noteSourceHangup() }
+            if clientSide {
+                connection.clientHungUp = true
+                connection.toUpstream.noteSourceHangup()
+            } else {
+                connection.toClient.noteSourceHangup()
+            }
         }
         switch connection.phase {
         case .closed:
             return
+        case .detecting:
+            guard clientSide else { return }
+            detect(connection)
+        case .handshaking:
+            if clientSide != connection.tlsOnClientSide, !events.isDisjoint(with: [.error, .hangup]) {
+                connection.failureDetail = "client went away during the upstream's mTLS handshake"
+                close(connection, end: .clientReset, reset: true)
+                return
+            }
+            guard clientSide == connection.tlsOnClientSide else { return }
+            continueHandshake(connection)
         case .connecting:
             // A client that reset (or vanished) while we were still connecting: give up the
             // connect rather than hold its descriptors until the connect timeout.
@@ -286,7 +332,7 @@ final class Worker {
                 close(connection, end: ConnectionEnd(connectFailure: failure), reset: true)
                 return
             }
-            startRelaying(connection)
+            upstreamConnected(connection)
         case .relaying:
             let broken = !events.isDisjoint(with: [.error, .hangup])
             let readable = broken || !events.isDisjoint(with: [.readable, .readHangup])
@@ -312,22 +358,46 @@ final class Worker {
         }
     }
 
-    private func startRelaying(_ connection: Connection) {
+    /// The TCP connect to the upstream finished: originate mTLS if the destination is in the mesh,
+    /// else relay.
+    private func upstreamConnected(_ connection: Connection) {
+        if connection.originatesTLS, let upstream = connection.upstream {
+            startClientHandshake(connection, on: upstream)
+        } else {
+            startRelaying(connection)
+        }
+    }
+
+    /// Both ends are ready: fix the relay's endpoints and move whatever is already waiting.
+    func startRelaying(_ connection: Connection) {
+        guard let upstream = connection.upstream else { return }
         connection.phase = .relaying
+        if let tls = connection.tls {
+            let channel = TLSChannel(tls)
+            if connection.tlsOnClientSide {
+                connection.clientEnd = .secure(channel, over: connection.client)
+                connection.upstreamEnd = .socket(upstream)
+            } else {
+                connection.clientEnd = .socket(connection.client)
+                connection.upstreamEnd = .secure(channel, over: upstream)
+            }
+        } else {
+            connection.upstreamEnd = .socket(upstream)
+        }
         loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
         pumpToUpstream(connection)
         pumpToClient(connection)
     }
 
     private func pumpToUpstream(_ connection: Connection) {
-        guard connection.phase == .relaying, let upstream = connection.upstream else { return }
-        let outcome = connection.toUpstream.pump(from: connection.client, to: upstream, pipes: pipes, buffers: buffers, budget: pumpBudget)
+        guard connection.phase == .relaying, let upstream = connection.upstreamEnd else { return }
+        let outcome = connection.toUpstream.pump(from: connection.clientEnd, to: upstream, pipes: pipes, buffers: buffers, budget: pumpBudget)
         settle(connection, outcome, fromClient: true)
     }
 
     private func pumpToClient(_ connection: Connection) {
-        guard connection.phase == .relaying, let upstream = connection.upstream else { return }
-        let outcome = connection.toClient.pump(from: upstream, to: connection.client, pipes: pipes, buffers: buffers, budget: pumpBudget)
+        guard connection.phase == .relaying, let upstream = connection.upstreamEnd else { return }
+        let outcome = connection.toClient.pump(from: upstream, to: connection.clientEnd, pipes: pipes, buffers: buffers, budget: pumpBudget)
         settle(connection, outcome, fromClient: false)
     }
 
@@ -383,6 +453,12 @@ final class Worker {
             }
             guard let connection = slots[key - 1] else { continue }
             switch connection.phase {
+            case .detecting:
+                detectionTimedOut(connection)
+            case .handshaking:
+                counters.add(Stat.handshake(connection.direction, outcome: "timeout"))
+                connection.failureDetail = "no mTLS handshake within \(formatDuration(config.tlsHandshakeTimeout))"
+                close(connection, end: .handshakeTimeout, reset: true)
             case .connecting:
                 connection.failureDetail = "no answer within \(formatDuration(config.connectTimeout))"
                 close(connection, end: .connectTimeout, reset: true)
@@ -422,6 +498,7 @@ final class Worker {
     // MARK: - Slots
 
     private func allocate(client: Descriptor, peer: ClientAddress, direction: TrafficDirection) -> Connection {
+        counters.add(Stat.opened(direction))
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
@@ -438,9 +515,14 @@ final class Worker {
     }
 
     /// Ends a connection: logs it, closes both sockets (with RST when `reset`), returns its pipes.
-    private func close(_ connection: Connection, end: ConnectionEnd, reset: Bool) {
+    func close(_ connection: Connection, end: ConnectionEnd, reset: Bool) {
         guard connection.phase != .closed else { return }
         connection.phase = .closed
+        let direction = connection.direction
+        counters.add(Stat.closed(direction, end))
+        counters.add(Stat.sent(direction), connection.toUpstream.bytesDelivered)
+        counters.add(Stat.received(direction), connection.toClient.bytesDelivered)
+        counters.add(Stat.spliced(direction), connection.toUpstream.bytesSpliced &+ connection.toClient.bytesSpliced)
         connection.toUpstream.releaseResources(pipes: pipes, buffers: buffers)
         connection.toClient.releaseResources(pipes: pipes, buffers: buffers)
         if reset {
@@ -462,23 +544,22 @@ final class Worker {
         let level: LogLevel = end == .closed || end == .idleTimeout ? .info : .warning
         guard log.isEnabled(level) else { return }
         let durationMilliseconds = (loop.now &- connection.openedAt) / 1_000_000
-        let destination = connection.destination.map { "\($0)" } ?? "-"
-        if let detail = connection.failureDetail {
-            log.log(level, "connection", [
-                "dir": connection.direction.rawValue, "worker": "\(index)",
-                "client": "\(connection.clientAddress)", "dst": destination,
-                "sent": "\(connection.toUpstream.bytesDelivered)", "received": "\(connection.toClient.bytesDelivered)",
-                "duration_ms": "\(durationMilliseconds)", "end": end.rawValue, "relay": connection.relayMode,
-                "reason": detail,
-            ])
-        } else {
-            log.log(level, "connection", [
-                "dir": connection.direction.rawValue, "worker": "\(index)",
-                "client": "\(connection.clientAddress)", "dst": destination,
-                "sent": "\(connection.toUpstream.bytesDelivered)", "received": "\(connection.toClient.bytesDelivered)",
-                "duration_ms": "\(durationMilliseconds)", "end": end.rawValue, "relay": connection.relayMode,
-            ])
+        var fields: [(String, String)] = [
+            ("dir", connection.direction.rawValue), ("worker", "\(index)"),
+            ("client", "\(connection.clientAddress)"), ("dst", connection.destination.map { "\($0)" } ?? "-"),
+            ("sent", "\(connection.toUpstream.bytesDelivered)"), ("received", "\(connection.toClient.bytesDelivered)"),
+            ("duration_ms", "\(durationMilliseconds)"), ("end", end.rawValue), ("relay", connection.relayMode),
+        ]
+        if let detection = connection.detection { fields.append(("detected", detection.rawValue)) }
+        if let tls = connection.tls, let peer = tls.peerIdentity {
+            fields.append(("tls", "mtls"))
+            fields.append(("peer", peer.description))
+            if let serial = tls.peerSerial { fields.append(("peer_serial", serial)) }
+            fields.append(("resumed", tls.resumed ? "1" : "0"))
+            fields.append(("tls_path", tls.dataPath))
         }
+        if let detail = connection.failureDetail { fields.append(("reason", detail)) }
+        log.log(level, "connection", fields)
     }
 }
 

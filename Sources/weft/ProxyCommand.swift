@@ -21,7 +21,7 @@ struct ProxyCommand: ParsableCommand {
         let configuration = loadConfiguration(path: config, command: "proxy")
         let log = LogSink(level: configuration.sidecar.logLevel)
         do {
-            try ProxyServer(config: configuration.sidecar, log: log).run()
+            try ProxyServer(configuration: configuration, log: log).run()
         } catch {
             fail("proxy", .runtime, error.description)
         }

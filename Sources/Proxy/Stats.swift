@@ -1,0 +1,143 @@
+import LinuxSys
+import TLS
+
+/// What a worker counts, laid out as indices into its `CounterBlock` (one writer: the worker; one
+/// reader: the metrics scrape, which sums every worker's block).
+enum Stat {
+    static let directions: [TrafficDirection] = [.outbound, .inbound]
+    static let ends = ConnectionEnd.allCases
+    /// Handshake outcomes: `ok` then the failure reasons of `TLSOutcome.failureReasons`.
+    static let handshakeOutcomes = ["ok"] + TLSOutcome.failureReasons
+    /// How an inbound connection's first bytes were classified.
+    static let detections = InboundDetection.allCases
+
+    private static func directionIndex(_ direction: TrafficDirection) -> Int { direction == .outbound ? 0 : 1 }
+
+    // Layout: [opened × 2][closed × 2 × ends][sent × 2][received × 2][spliced × 2]
+    //         [handshakes × 2 × outcomes][resumed × 2][detections]
+    private static let openedBase = 0
+    private static let closedBase = openedBase + 2
+    private static let sentBase = closedBase + 2 * ends.count
+    private static let receivedBase = sentBase + 2
+    private static let splicedBase = receivedBase + 2
+    private static let handshakeBase = splicedBase + 2
+    private static let resumedBase = handshakeBase + 2 * handshakeOutcomes.count
+    private static let detectionBase = resumedBase + 2
+    static let count = detectionBase + detections.count
+
+    static func opened(_ direction: TrafficDirection) -> Int { openedBase + directionIndex(direction) }
+    static func closed(_ direction: TrafficDirection, _ end: ConnectionEnd) -> Int {
+        closedBase + directionIndex(direction) * ends.count + ends.firstIndex(of: end)!
+    }
+    static func sent(_ direction: TrafficDirection) -> Int { sentBase + directionIndex(direction) }
+    static func received(_ direction: TrafficDirection) -> Int { receivedBase + directionIndex(direction) }
+    static func spliced(_ direction: TrafficDirection) -> Int { splicedBase + directionIndex(direction) }
+    static func handshake(_ direction: TrafficDirection, outcome: String) -> Int {
+        let index = handshakeOutcomes.firstIndex(of: outcome) ?? handshakeOutcomes.firstIndex(of: "other")!
+        return handshakeBase + directionIndex(direction) * handshakeOutcomes.count + index
+    }
+    static func resumed(_ direction: TrafficDirection) -> Int { resumedBase + directionIndex(direction) }
+    static func detection(_ kind: InboundDetection) -> Int { detectionBase + detections.firstIndex(of: kind)! }
+}
+
+/// How an inbound connection's first bytes were classified (PERMISSIVE and STRICT ports).
+enum InboundDetection: String, CaseIterable, Sendable {
+    /// A ClientHello offering ALPN weft/1: another sidecar; terminated here.
+    case mutualTLS = "mtls"
+    /// A ClientHello without weft/1: the application's own TLS from a client without a sidecar.
+    case applicationTLS = "app-tls"
+    /// Anything else.
+    case plaintext
+    /// Nothing arrived within the detection timeout (a server-speaks-first protocol).
+    case silent
+}
+
+/// Failure reasons of TLS handshakes, as counted: the TLS target's reason tokens, plus the
+/// worker's own handshake timeout.
+enum TLSOutcome {
+    static let failureReasons = TLSFailure.Reason.allCases.map(\.rawValue) + ["timeout", "other"]
+}
+
+/// Renders every worker's counters as Prometheus text exposition format (version 0.0.4).
+struct MetricsRenderer {
+    let blocks: [CounterBlock]
+
+    private func sum(_ index: Int) -> UInt64 {
+        blocks.reduce(0) { $0 &+ $1.load(index) }
+    }
+
+    func render(extra: [MetricFamily] = []) -> String {
+        var families: [MetricFamily] = []
+        families.append(MetricFamily(
+            name: "weft_connections_opened_total", help: "Connections accepted, by listener.", type: "counter",
+            samples: Stat.directions.map { ([("direction", $0.rawValue)], sum(Stat.opened($0))) }))
+        families.append(MetricFamily(
+            name: "weft_connections_closed_total", help: "Connections ended, by listener and how they ended.", type: "counter",
+            samples: Stat.directions.flatMap { direction in
+                Stat.ends.map { ([("direction", direction.rawValue), ("end", $0.rawValue)], sum(Stat.closed(direction, $0))) }
+            }))
+        families.append(MetricFamily(
+            name: "weft_tcp_sent_bytes_total", help: "Bytes relayed from clients to upstreams (counted when a connection ends).", type: "counter",
+            samples: Stat.directions.map { ([("direction", $0.rawValue)], sum(Stat.sent($0))) }))
+        families.append(MetricFamily(
+            name: "weft_tcp_received_bytes_total", help: "Bytes relayed from upstreams to clients (counted when a connection ends).", type: "counter",
+            samples: Stat.directions.map { ([("direction", $0.rawValue)], sum(Stat.received($0))) }))
+        families.append(MetricFamily(
+            name: "weft_relay_spliced_bytes_total", help: "Of the relayed bytes, those moved with splice(2) rather than copied.", type: "counter",
+            samples: Stat.directions.map { ([("direction", $0.rawValue)], sum(Stat.spliced($0))) }))
+        families.append(MetricFamily(
+            name: "weft_tls_handshakes_total", help: "mTLS handshakes with other sidecars (outbound: as client, inbound: as server), by result.", type: "counter",
+            samples: Stat.directions.flatMap { direction in
+                Stat.handshakeOutcomes.map { outcome in
+                    ([("direction", direction.rawValue), ("result", outcome == "ok" ? "ok" : "failed"), ("reason", outcome == "ok" ? "" : outcome)],
+                     sum(Stat.handshake(direction, outcome: outcome)))
+                }
+            }))
+        families.append(MetricFamily(
+            name: "weft_tls_resumed_handshakes_total", help: "Successful handshakes that resumed an earlier session.", type: "counter",
+            samples: Stat.directions.map { ([("direction", $0.rawValue)], sum(Stat.resumed($0))) }))
+        families.append(MetricFamily(
+            name: "weft_inbound_detected_total", help: "Inbound connections by what their first bytes were.", type: "counter",
+            samples: Stat.detections.map { ([("protocol", $0.rawValue)], sum(Stat.detection($0))) }))
+        return (families + extra).map(\.text).joined()
+    }
+}
+
+/// One metric family in the text format: HELP, TYPE and its samples.
+struct MetricFamily {
+    let name: String
+    let help: String
+    let type: String
+    /// Label pairs in the order they are written, and the value.
+    let samples: [(labels: [(String, String)], value: UInt64)]
+
+    init(name: String, help: String, type: String, samples: [(labels: [(String, String)], value: UInt64)]) {
+        self.name = name
+        self.help = help
+        self.type = type
+        self.samples = samples
+    }
+
+    var text: String {
+        var text = "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        for sample in samples {
+            let labels = sample.labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",")
+            text += labels.isEmpty ? "\(name) \(sample.value)\n" : "\(name){\(labels)} \(sample.value)\n"
+        }
+        return text
+    }
+
+    /// Label values escape backslash, double quote and newline (the exposition format's rules).
+    private func escapeLabel(_ value: String) -> String {
+        var escaped = ""
+        for character in value {
+            switch character {
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case "\n": escaped += "\\n"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+}
