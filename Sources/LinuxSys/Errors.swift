@@ -67,6 +67,17 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
         case EINPROGRESS: return "EINPROGRESS"
         case ENOPROTOOPT: return "ENOPROTOOPT"
         case ENOMEM: return "ENOMEM"
+        case EISDIR: return "EISDIR"
+        case ENOTDIR: return "ENOTDIR"
+        case ELOOP: return "ELOOP"
+        case ENAMETOOLONG: return "ENAMETOOLONG"
+        case EFBIG: return "EFBIG"
+        case EIO: return "EIO"
+        case EROFS: return "EROFS"
+        case ENXIO: return "ENXIO"
+        case ENOSPC: return "ENOSPC"
+        case EXDEV: return "EXDEV"
+        case EDQUOT: return "EDQUOT"
         default: return "errno \(rawValue)"
         }
     }

@@ -126,7 +126,7 @@ public final class CredentialStore: Sendable {
     }
 
     private static func fingerprints(_ files: TLSIdentityFiles) -> [FileFingerprint] {
-        [files.certificateChain, files.privateKey, files.trustBundle].map(CredentialFiles.fingerprint)
+        [files.certificateChain, files.privateKey, files.trustBundle].map(FileSystem.fingerprint)
     }
 
     /// The watcher thread's loop.
@@ -145,7 +145,7 @@ public final class CredentialStore: Sendable {
             while slept < shared.pollMilliseconds {
                 if shared.stopRequested.load(ordering: .relaxed) { return }
                 let slice = min(50, shared.pollMilliseconds - slept)
-                WallClock.sleep(milliseconds: slice)
+                Clock.sleep(milliseconds: slice)
                 slept += slice
             }
             sinceAttempt += shared.pollMilliseconds

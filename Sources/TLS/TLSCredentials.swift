@@ -101,13 +101,21 @@ public final class TLSCredentials: @unchecked Sendable {
         return try build(chainPEM: chainPEM, keyPEM: keyPEM, bundlePEM: bundlePEM, files: files, trustDomain: trustDomain, now: WallClock.now())
     }
 
+    /// Credential files are a few KiB; anything larger is a wrong path (a log, a device).
+    static let sizeLimit = 1 << 20
+
     private static func read(_ path: String) throws(TLSError) -> [UInt8] {
         do {
-            return try CredentialFiles.read(path)
+            return try FileSystem.readRegularFile(path, limit: sizeLimit)
         } catch {
-            let name = CredentialFiles.errnoName(error.errno)
-            let text = strerror(error.errno.rawValue).map { String(cString: $0) } ?? ""
-            throw TLSError.file(.unreadable, path, "unreadable: \(name) (\(text)) in \(error.call)")
+            switch error {
+            case .system(let failure):
+                throw TLSError.file(.unreadable, path, "unreadable: \(failure.errno) in \(failure.call)")
+            case .notRegularFile:
+                throw TLSError.file(.unreadable, path, "unreadable: not a regular file (a directory or device?)")
+            case .tooLarge(let limit):
+                throw TLSError.file(.unreadable, path, "unreadable: larger than \(limit) bytes, so not a PEM file")
+            }
         }
     }
 
