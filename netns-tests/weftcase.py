@@ -33,6 +33,7 @@ class MeshTestCase(unittest.TestCase):
     INIT_ARGS = {}           # pod name -> extra `weft init` flags (a list, or f(mesh) -> list)
     INIT_PODS = None         # pod names to run `weft init` in (default: all)
     START_PROXIES = True
+    PROXY_PODS = None        # pod names that get a per-test proxy (default: all)
     PROXY_CONFIG = None      # YAML for the per-test proxies (None: no --config)
     PROXY_NOFILE = None      # descriptor limit for the per-test proxies (None: inherited)
 
@@ -54,12 +55,17 @@ class MeshTestCase(unittest.TestCase):
         self._proxies = {}
         if self.START_PROXIES:
             for pod in self.mesh:
-                self._proxies[pod.name] = pod.start_proxy(self.PROXY_CONFIG, nofile=self.PROXY_NOFILE)
+                if self.PROXY_PODS is None or pod.name in self.PROXY_PODS:
+                    self._proxies[pod.name] = pod.start_proxy(self.proxy_config(pod), nofile=self.PROXY_NOFILE)
 
     # -- helpers -------------------------------------------------------------------------------
 
     def pod(self, name):
         return self.mesh.pod(name)
+
+    def proxy_config(self, pod):
+        """The YAML the per-test proxy of `pod` starts with (PROXY_CONFIG; subclasses vary it per pod)."""
+        return self.PROXY_CONFIG
 
     def proxy(self, name):
         return self._proxies[name]
