@@ -112,6 +112,8 @@ final class Connection {
     var expectedPeer: SPIFFEID?
     /// Whether the outbound connection gets mTLS once connected.
     var originatesTLS = false
+    /// The first bytes began a TLS ClientHello that has not arrived whole yet.
+    var partialClientHello = false
     /// The client sent FIN or was reset (seen as EPOLLRDHUP/HUP/ERR).
     var clientHungUp = false
     /// What an inbound connection's first bytes were, on PERMISSIVE/STRICT ports.

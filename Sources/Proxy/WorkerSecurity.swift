@@ -102,6 +102,11 @@ extension Worker {
             // With FIN already received, or the buffer full, no more bytes can complete it.
             if connection.clientHungUp || count == security.peekBuffer.count {
                 classified(connection, as: .plaintext, detail: "an incomplete TLS record")
+            } else if !connection.partialClientHello {
+                // It has started like a ClientHello: give it as long as a handshake may take, not
+                // just the detection timeout, and don't mistake a slow peer for silence.
+                connection.partialClientHello = true
+                loop.timers.schedule(connection.slot + 1, at: connection.openedAt + security.handshakeTimeout)
             }
         case .clientHello(let hello):
             if hello.offers(alpn: TLSCredentials.applicationProtocol) {
@@ -116,9 +121,16 @@ extension Worker {
         }
     }
 
-    /// The detection timeout fired: the client sent nothing (or not enough to decide).
+    /// The detection timeout fired: the client sent nothing, or began a ClientHello and stalled
+    /// (which is a handshake that timed out, on any port).
     func detectionTimedOut(_ connection: Connection) {
-        classified(connection, as: .silent, detail: "nothing conclusive within the detection timeout")
+        if connection.partialClientHello {
+            counters.add(Stat.handshake(connection.direction, outcome: "timeout"))
+            connection.failureDetail = "the client began a TLS ClientHello and did not finish it within \(formatDuration(config.tlsHandshakeTimeout))"
+            close(connection, end: .handshakeTimeout, reset: true)
+            return
+        }
+        classified(connection, as: .silent, detail: "nothing within the detection timeout")
     }
 
     /// Acts on what the first bytes were: terminate mTLS, relay plaintext, or refuse on STRICT.

@@ -233,6 +233,14 @@ final class SSLSession {
 
     deinit { SSL_SESSION_free(pointer) }
 
+    /// An independent copy (SSL_SESSION_dup) for one connection to resume with. OpenSSL marks the
+    /// session a client resumed with as not resumable once that connection receives a newer
+    /// ticket (SSL_CTX_remove_session in tls_process_new_session_ticket), so a ticket kept for
+    /// reuse must never be handed to a connection itself. nil if OpenSSL cannot allocate.
+    func copy() -> SSLSession? {
+        SSL_SESSION_dup(pointer).map { SSLSession(takingOwnershipOf: $0) }
+    }
+
     /// Whether the ticket's lifetime (RFC 8446 §4.6.1 ticket_lifetime) has passed at `now`.
     func isExpired(now: Int) -> Bool {
         Int(SSL_SESSION_get_time(pointer)) + Int(SSL_SESSION_get_timeout(pointer)) <= now

@@ -3,10 +3,14 @@
 /// signatures saved).
 ///
 /// Not thread-safe and takes no lock: each worker owns one and uses it only from its own thread
-/// (pass it to `TLSStream.client`). TLS 1.3 tickets are single-use (OpenSSL 3 clients use each
-/// once), so `take` removes the ticket it returns, and each key keeps only its newest few. A ticket
-/// is only offered with the credentials it was issued under: after a rotation the old ones are
-/// dropped, so resumption never outlives a certificate.
+/// (pass it to `TLSStream.client`). The newest ticket of a key is offered to every new
+/// connection until a newer one arrives (each resumption brings one), as HAProxy does: RFC 8446
+/// §C.4 advises against reusing tickets because a passive observer could link the connections,
+/// but between two sidecars the addresses already link them, and single use would make a burst
+/// of N parallel connections fall back to N full handshakes (signatures on both sides) once the
+/// few tickets of the last handshake are spent. Stateless tickets carry no early data here, so
+/// reuse opens no replay. A ticket is only offered with the credentials it was issued under:
+/// after a rotation the old ones are dropped, so resumption never outlives a certificate.
 public final class TLSSessionCache {
     private struct Entry {
         var credentialsID: UInt64
@@ -36,7 +40,8 @@ public final class TLSSessionCache {
         entries.removeAll()
     }
 
-    /// The newest unexpired ticket for `key` issued under `credentials`, removed from the cache.
+    /// A copy of the newest unexpired ticket for `key` issued under `credentials` (the original
+    /// stays in the cache for the next connection; expired ones are dropped).
     func take(key: String, credentials: TLSCredentials) -> SSLSession? {
         guard var entry = entries[key] else { return nil }
         guard entry.credentialsID == credentials.loadID else {
@@ -44,17 +49,11 @@ public final class TLSSessionCache {
             return nil
         }
         let now = WallClock.now()
-        var found: SSLSession?
-        while let session = entry.sessions.popLast() {
-            if !session.isExpired(now: now) {
-                found = session
-                break
-            }
-        }
+        while let newest = entry.sessions.last, newest.isExpired(now: now) { entry.sessions.removeLast() }
         clock &+= 1
         entry.lastUsed = clock
         entries[key] = entry.sessions.isEmpty ? nil : entry
-        return found
+        return entry.sessions.last?.copy()
     }
 
     /// Stores a ticket that arrived on a connection made with `credentials` to `key`.

@@ -473,6 +473,12 @@ public final class TLSStream {
              X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_CERT_UNTRUSTED,
              X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
             return TLSFailure(.untrustedCA, "\(which): \(text)")
+        case X509_V_ERR_INVALID_PURPOSE where depth == 0:
+            // OpenSSL checks the leaf's purpose (sslclient/sslserver) before our SPIFFE checks
+            // see it: a CA certificate, or one without the TLS client/server key usages, is not
+            // a workload identity (X.509-SVID §4.1, §4.3).
+            let what = certificate.map { $0.isCA ? "is a CA certificate" : "lacks the TLS client/server purpose" } ?? "has the wrong purpose"
+            return TLSFailure(.notWorkload, "\(which) \(what): \(text)")
         default:
             return TLSFailure(.protocol, "\(which): \(text)")
         }

@@ -202,7 +202,28 @@ struct ResumptionTests {
         }
     }
 
-    @Test func ticketsAreSingleUseAndPerKey() throws {
+    @Test func aBurstOfParallelConnectionsAllResumeFromTheNewestTicket() throws {
+        let mesh = try Mesh()
+        let cache = TLSSessionCache(capacity: 8, ticketsPerKey: 1)
+        _ = try connect(mesh, cache: cache, key: "burst")
+        // Six connections take their ticket before any of them finishes a handshake, as parallel
+        // requests do: with single-use tickets all but the first would be full handshakes.
+        var pairs: [(SocketPair, TLSStream, TLSStream)] = []
+        for _ in 0..<6 {
+            let sockets = try SocketPair()
+            let client = try TLSStream.client(mesh.client, descriptor: sockets.client, expectedPeer: spiffe(Mesh.serverID), session: cache, sessionKey: "burst")
+            pairs.append((sockets, client, try TLSStream.server(mesh.server, descriptor: sockets.server)))
+        }
+        for (sockets, client, server) in pairs {
+            let steps = handshake(client, sockets.client, server, sockets.server)
+            #expect(steps == (.done, .done))
+            #expect(client.resumed && server.resumed)
+            #expect(server.peerIdentity == spiffe(Mesh.clientID))
+        }
+        for (sockets, _, _) in pairs { sockets.close() }
+    }
+
+    @Test func ticketsArePerKey() throws {
         let mesh = try Mesh()
         let cache = TLSSessionCache(capacity: 8, ticketsPerKey: 1)
         _ = try connect(mesh, cache: cache, key: "a")
