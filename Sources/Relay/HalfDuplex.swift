@@ -279,7 +279,13 @@ public struct HalfDuplex {
                 endAfterDelivery = true
                 return .moved(filled)
             case .wantRead:
-                return filled > 0 ? .moved(filled) : .wait(.sourceReadable)
+                guard filled > 0 else { return .wait(.sourceReadable) }
+                // The channel's socket said EAGAIN (a TLS channel with OpenSSL's default
+                // SSL_MODE_AUTO_RETRY says want-read only then): it is empty now, and
+                // edge-triggered epoll will report the next segment. Deliver, then wait, without
+                // another read that could only say EAGAIN again.
+                sourceDrained = true
+                return .moved(filled)
             case .wantWrite:
                 return filled > 0 ? .moved(filled) : .wait(.sourceWritable)
             case .failed(let reason):
