@@ -117,6 +117,23 @@ class MeshTestCase(unittest.TestCase):
                       % (proc.name, proc.pod.name, timeout, proc.tail()))
         return self.parse_result(proc.log_text(), "%s in pod %s (exit %s)" % (proc.name, proc.pod.name, rc))
 
+    def exchange_bulk(self, client_pod, server_pod, port, size, timeout):
+        """Both pods send `size` bytes to each other at once (tcpapps stream-client/-server) and
+        the hashes of what each sent and the other received must match; blocks carry their
+        index, so lost, duplicated or reordered data changes a hash. Returns (client, server)
+        RESULT dicts."""
+        server = server_pod.spawn_python(["stream-server", "--port", str(port), "--bytes", str(size)], "stream-server")
+        server_pod.wait_listen(port, proc=server)
+        client = client_pod.spawn_python(["stream-client", "--host", server_pod.ip4, "--port", str(port),
+                                          "--bytes", str(size)], "stream-client")
+        c = self.proc_result(client, timeout=timeout)
+        s = self.proc_result(server, timeout=30)
+        self.assertEqual((c["sent"], s["received"]), (size, size), (c, s))
+        self.assertEqual((s["sent"], c["received"]), (size, size), (c, s))
+        self.assertEqual(c["sent_sha256"], s["received_sha256"], "client -> server corrupted")
+        self.assertEqual(s["sent_sha256"], c["received_sha256"], "server -> client corrupted")
+        return c, s
+
     def wait_line(self, proc, prefix, timeout=10.0):
         """Waits for a background process to print a line starting with `prefix`; returns it."""
         return proc.wait_for_log("^" + re.escape(prefix), timeout=timeout)
