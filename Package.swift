@@ -39,8 +39,12 @@ let package = Package(
         .target(name: "Addresses"),
         // Pure: SPIFFE ids and trust domains.
         .target(name: "Identity"),
-        // Pure: protocol sniffing from a peeked prefix (TLS ClientHello and its ALPN/SNI).
+        // Pure: protocol sniffing from a peeked prefix (TLS ClientHello and its ALPN/SNI, HTTP).
         .target(name: "Detect"),
+        // Pure: the HTTP/1.1 codec — strict, smuggling-safe, streaming (RFC 9110/9112).
+        .target(name: "HTTP"),
+        // Pure: Istio AuthorizationPolicy model and evaluation.
+        .target(name: "Policy", dependencies: ["Addresses", "Identity"]),
         // Every raw syscall, typed errors; the only place besides Netfilter that touches pointers.
         .target(name: "LinuxSys", dependencies: ["CLinuxShims", "Addresses"]),
         // Interception ruleset: pure planning + nft text, libnftnl encoding, one-batch apply, read back.
@@ -54,14 +58,14 @@ let package = Package(
         // Two half-duplex directions: splice through pooled pipes, buffered fallback.
         .target(name: "Relay", dependencies: ["LinuxSys"]),
         // Pure: YAML documents to a typed, validated configuration with file:line errors.
-        .target(name: "Config", dependencies: ["Addresses", "Identity", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["Addresses", "Identity", "Policy", .product(name: "Yams", package: "Yams")]),
         // The health (15021) and metrics (15090) server, on its own thread.
         .target(name: "Admin", dependencies: ["Addresses", "LinuxSys", "Reactor"]),
         // Listeners, workers and the per-connection state machine.
         .target(
             name: "Proxy",
             dependencies: [
-                "Addresses", "LinuxSys", "Reactor", "Relay", "Config", "Identity", "Detect", "TLS", "Admin",
+                "Addresses", "LinuxSys", "Reactor", "Relay", "Config", "Identity", "Detect", "TLS", "Admin", "HTTP", "Policy",
             ]
         ),
         .executableTarget(
@@ -80,6 +84,8 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses"]),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "Addresses", "LinuxSys"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Addresses", "Identity"]),
         .testTarget(name: "DetectTests", dependencies: ["Detect"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Identity", "LinuxSys"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "PKI", "Identity", "LinuxSys", "COpenSSL", "COpenSSLShims"]),
