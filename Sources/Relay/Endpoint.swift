@@ -44,3 +44,110 @@ public enum RelayEndpoint {
         return false
     }
 }
+
+/// Why reading or writing an endpoint failed.
+public enum EndpointFailure: Error, Sendable, Equatable {
+    /// The socket failed (ECONNRESET, EPIPE, ...).
+    case system(Errno)
+    /// The secure channel failed; its reason token.
+    case secure(String)
+}
+
+/// What one read from an endpoint produced.
+public enum EndpointRead: Sendable, Equatable {
+    /// This many bytes. For a plain socket, `drained` says the read was short, so the socket was
+    /// empty at that moment and the next byte brings a new edge; a secure channel reports it when
+    /// its socket said EAGAIN. `ended`: the peer ended its side right after these bytes.
+    case bytes(Int, drained: Bool, ended: Bool)
+    /// The peer ended its side (FIN, or close_notify).
+    case end
+    /// Nothing now; wait for the readiness named (a secure channel may need to write first).
+    case wait(writable: Bool)
+    case failed(EndpointFailure)
+}
+
+/// What one write to an endpoint produced.
+public enum EndpointWrite: Sendable, Equatable {
+    case bytes(Int)
+    /// Nothing now; wait for the readiness named (a secure channel may need to read first).
+    case wait(readable: Bool)
+    case failed(EndpointFailure)
+}
+
+extension RelayEndpoint {
+    /// One read of at most `count` bytes. Plain sockets use recv(2); a short read reports
+    /// `drained`. Secure channels are read until their socket would block, up to `count`.
+    public func read(into buffer: UnsafeMutableRawPointer, count: Int) -> EndpointRead {
+        switch self {
+        case .socket(let descriptor):
+            do {
+                switch try Socket.receive(descriptor, into: buffer, count: count) {
+                case .wouldBlock: return .wait(writable: false)
+                case .done(0): return .end
+                case .done(let received): return .bytes(received, drained: received < count, ended: false)
+                }
+            } catch {
+                return .failed(.system(error.errno))
+            }
+        case .secure(let channel, _):
+            var filled = 0
+            while filled < count {
+                switch channel.read(into: buffer + filled, count: count - filled) {
+                case .bytes(let received):
+                    filled += received
+                case .closed:
+                    return filled > 0 ? .bytes(filled, drained: false, ended: true) : .end
+                case .wantRead:
+                    // SSL_MODE_AUTO_RETRY: want-read means the socket said EAGAIN.
+                    return filled > 0 ? .bytes(filled, drained: true, ended: false) : .wait(writable: false)
+                case .wantWrite:
+                    return filled > 0 ? .bytes(filled, drained: false, ended: false) : .wait(writable: true)
+                case .failed(let reason):
+                    return .failed(.secure(reason))
+                }
+            }
+            return .bytes(filled, drained: false, ended: false)
+        }
+    }
+
+    /// One write of up to `count` bytes (partial writes are normal).
+    public func write(from buffer: UnsafeRawPointer, count: Int) -> EndpointWrite {
+        switch self {
+        case .socket(let descriptor):
+            do {
+                switch try Socket.send(descriptor, from: buffer, count: count) {
+                case .wouldBlock: return .wait(readable: false)
+                case .done(let sent): return .bytes(sent)
+                }
+            } catch {
+                return .failed(.system(error.errno))
+            }
+        case .secure(let channel, _):
+            switch channel.write(from: buffer, count: count) {
+            case .bytes(let sent): return .bytes(sent)
+            case .wantWrite: return .wait(readable: false)
+            case .wantRead: return .wait(readable: true)
+            case .closed: return .failed(.secure("closed"))
+            case .failed(let reason): return .failed(.secure(reason))
+            }
+        }
+    }
+
+    /// Ends the write side: close_notify on a secure channel, then FIN. `.bytes(0)` when done.
+    public func closeWrite() -> EndpointWrite {
+        if case .secure(let channel, _) = self {
+            switch channel.closeWrite() {
+            case .bytes, .closed: break
+            case .wantWrite: return .wait(readable: false)
+            case .wantRead: return .wait(readable: true)
+            case .failed(let reason): return .failed(.secure(reason))
+            }
+        }
+        do {
+            try Socket.shutdownWrite(descriptor)
+        } catch {
+            return .failed(.system(error.errno))
+        }
+        return .bytes(0)
+    }
+}

@@ -94,6 +94,16 @@ public struct HalfDuplex {
 
     public init() {}
 
+    /// Hands the direction bytes already read from its source — a protocol sniffer's first look
+    /// at decrypted data — to be delivered before anything else. Takes `buffer` (from the same
+    /// `BufferPool` later passed to `pump`) and `count` > 0 bytes at its start.
+    public mutating func seed(buffer: UnsafeMutableRawPointer, count: Int) {
+        precondition(count > 0 && bytesInFlight == 0 && self.buffer == nil && pipe == nil, "seeding a direction that already holds bytes")
+        self.buffer = buffer
+        bufferOffset = 0
+        bytesInFlight = count
+    }
+
     /// Records that the source socket reported EPOLLRDHUP, EPOLLHUP or EPOLLERR.
     public mutating func noteSourceHangup() {
         sourceHungUp = true
@@ -213,8 +223,8 @@ public struct HalfDuplex {
         switch source {
         case .socket(let descriptor):
             return fill(from: descriptor, splicing: plainDestination, pipes: pipes, buffers: buffers)
-        case .secure(let channel, _):
-            return fill(from: channel, buffers: buffers)
+        case .secure:
+            return fill(from: source, buffers: buffers)
         }
     }
 
@@ -266,93 +276,64 @@ public struct HalfDuplex {
 
     /// Reads plaintext from a secure channel until the buffer is full or the channel has nothing
     /// more: one TLS record is at most 16 KiB, so several go out in one write to the destination.
-    private mutating func fill(from channel: any SecureChannel, buffers: BufferPool) -> Step {
+    private mutating func fill(from source: RelayEndpoint, buffers: BufferPool) -> Step {
         if buffer == nil { buffer = buffers.acquire() }
         bufferOffset = 0
-        var filled = 0
-        while filled < buffers.bufferSize {
-            switch channel.read(into: buffer! + filled, count: buffers.bufferSize - filled) {
-            case .bytes(let count):
-                filled += count
-            case .closed:
-                if filled == 0 { return .moved(0) }
-                endAfterDelivery = true
-                return .moved(filled)
-            case .wantRead:
-                guard filled > 0 else { return .wait(.sourceReadable) }
-                // The channel's socket said EAGAIN (a TLS channel with OpenSSL's default
-                // SSL_MODE_AUTO_RETRY says want-read only then): it is empty now, and
-                // edge-triggered epoll will report the next segment. Deliver, then wait, without
-                // another read that could only say EAGAIN again.
-                sourceDrained = true
-                return .moved(filled)
-            case .wantWrite:
-                return filled > 0 ? .moved(filled) : .wait(.sourceWritable)
-            case .failed(let reason):
-                return .failed(.sourceProtocol(reason))
-            }
+        switch source.read(into: buffer!, count: buffers.bufferSize) {
+        case .bytes(let count, let drained, let ended):
+            // The channel's socket said EAGAIN: deliver, then wait for the next edge without a
+            // read that could only say EAGAIN again.
+            if drained { sourceDrained = true }
+            if ended { endAfterDelivery = true }
+            return .moved(count)
+        case .end:
+            return .moved(0)
+        case .wait(let writable):
+            return .wait(writable ? .sourceWritable : .sourceReadable)
+        case .failed(.system(let errno)):
+            return .failed(.source(errno))
+        case .failed(.secure(let reason)):
+            return .failed(.sourceProtocol(reason))
         }
-        return .moved(filled)
     }
 
     /// Writes bytes in flight to the destination.
     private mutating func deliver(to destination: RelayEndpoint) -> Step {
-        switch destination {
-        case .socket(let descriptor):
+        if let pipe {
             do {
-                let outcome: IOOutcome<Int>
-                if let pipe {
-                    outcome = try splice(from: pipe.readEnd, to: descriptor, count: bytesInFlight)
-                } else {
-                    outcome = try Socket.send(descriptor, from: buffer! + bufferOffset, count: bytesInFlight)
-                }
-                switch outcome {
-                case .wouldBlock:
-                    return .wait(.destinationWritable)
-                case .done(let count):
-                    if pipe == nil { bufferOffset += count }
-                    return .moved(count)
+                switch try splice(from: pipe.readEnd, to: destination.descriptor, count: bytesInFlight) {
+                case .wouldBlock: return .wait(.destinationWritable)
+                case .done(let count): return .moved(count)
                 }
             } catch {
                 return .failed(.destination(error.errno))
             }
-        case .secure(let channel, _):
-            switch channel.write(from: buffer! + bufferOffset, count: bytesInFlight) {
-            case .bytes(let count):
-                bufferOffset += count
-                return .moved(count)
-            case .wantWrite:
-                return .wait(.destinationWritable)
-            case .wantRead:
-                return .wait(.destinationReadable)
-            case .closed:
-                return .failed(.destinationProtocol("closed"))
-            case .failed(let reason):
-                return .failed(.destinationProtocol(reason))
-            }
+        }
+        switch destination.write(from: buffer! + bufferOffset, count: bytesInFlight) {
+        case .bytes(let count):
+            bufferOffset += count
+            return .moved(count)
+        case .wait(let readable):
+            return .wait(readable ? .destinationReadable : .destinationWritable)
+        case .failed(.system(let errno)):
+            return .failed(.destination(errno))
+        case .failed(.secure(let reason)):
+            return .failed(.destinationProtocol(reason))
         }
     }
 
     /// Passes the end of the stream on: close_notify on a secure destination, then FIN.
     /// Returns nil when done, or what to wait for / how it failed.
     private mutating func forwardEnd(to destination: RelayEndpoint) -> Step? {
-        if case .secure(let channel, _) = destination {
-            switch channel.closeWrite() {
-            case .bytes, .closed:
-                break
-            case .wantWrite:
-                return .wait(.destinationWritable)
-            case .wantRead:
-                return .wait(.destinationReadable)
-            case .failed(let reason):
-                return .failed(.destinationProtocol(reason))
-            }
+        switch destination.closeWrite() {
+        case .bytes:
+            return nil
+        case .wait(let readable):
+            return .wait(readable ? .destinationReadable : .destinationWritable)
+        case .failed(.system(let errno)):
+            return .failed(.destination(errno))
+        case .failed(.secure(let reason)):
+            return .failed(.destinationProtocol(reason))
         }
-        do {
-            try Socket.shutdownWrite(destination.descriptor)
-        } catch {
-            return .failed(.destination(error.errno))
-        }
-        return nil
     }
 }
