@@ -1,5 +1,6 @@
-// libFuzzer entry point for the ClientHello detector (Sources/Detect). Scripts/fuzz compiles this
-// file together with Sources/Detect into one module, so the parser is called without an import.
+// libFuzzer entry point for the protocol detectors (Sources/Detect): the ClientHello parser here,
+// ProtocolSniffer in SnifferProperties.swift. Scripts/fuzz compiles the files of Fuzz/DetectFuzz
+// together with Sources/Detect into one module, so the parsers are called without an import.
 //
 // Properties checked on every input, besides "never crashes":
 // - a request for more bytes asks for more than it was given and never past maximumPrefixLength;
@@ -11,6 +12,7 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    checkSniffer(bytes)
     let whole = TLSClientHello.parse(bytes)
     checkRequest(whole, given: bytes.count)
 

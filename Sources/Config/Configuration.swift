@@ -1,3 +1,4 @@
+import Policy
 import Yams
 
 /// Everything Weft was configured with: an immutable snapshot, built by `load` from YAML documents.
@@ -12,17 +13,28 @@ public struct Configuration: Sendable, Equatable {
     /// The mTLS mode of each inbound port, resolved by `load` from the `PeerAuthentication`
     /// documents that apply to this sidecar's namespace and labels.
     public var inboundMTLS: InboundMTLS
+    /// Every valid `AuthorizationPolicy` document, in reading order, including those for other
+    /// namespaces or workloads.
+    public var authorizationPolicies: [AuthorizationPolicy]
+    /// The policies that apply to this sidecar (its namespace and the root namespace
+    /// `istio-system`, selectors matching its labels), compiled by `load` for inbound
+    /// connections and requests; `allowAll` when none applies.
+    public var authorizer: Authorizer
 
-    /// A configuration made of the given parts, the defaults for the rest. `inboundMTLS` is taken
-    /// as given, not resolved from `peerAuthentications`; `load` resolves it.
+    /// A configuration made of the given parts, the defaults for the rest. `inboundMTLS` and
+    /// `authorizer` are taken as given, not resolved from `peerAuthentications` and
+    /// `authorizationPolicies`; `load` resolves them.
     public init(
         sidecar: SidecarConfig = .defaults, resources: [ConfigResource] = [],
-        peerAuthentications: [PeerAuthentication] = [], inboundMTLS: InboundMTLS = .permissive
+        peerAuthentications: [PeerAuthentication] = [], inboundMTLS: InboundMTLS = .permissive,
+        authorizationPolicies: [AuthorizationPolicy] = [], authorizer: Authorizer = .allowAll
     ) {
         self.sidecar = sidecar
         self.resources = resources
         self.peerAuthentications = peerAuthentications
         self.inboundMTLS = inboundMTLS
+        self.authorizationPolicies = authorizationPolicies
+        self.authorizer = authorizer
     }
 
     /// What Weft runs on without any configuration.
@@ -30,8 +42,10 @@ public struct Configuration: Sendable, Equatable {
 
     /// Reads and validates every document of every source, in order. Each document needs
     /// `apiVersion` and `kind`; documents that are empty (a stray `---`, only comments) are skipped,
-    /// so no documents at all gives `defaults`. Once every document is read, the
-    /// `PeerAuthentication` documents are resolved for the Sidecar into `inboundMTLS`.
+    /// so no documents at all gives `defaults`, and any subset of kinds may be given (without a
+    /// Sidecar, its defaults apply). Once every document is read, the `PeerAuthentication`
+    /// documents are resolved for the Sidecar into `inboundMTLS`, and the `AuthorizationPolicy`
+    /// documents that apply to it are compiled into `authorizer`.
     ///
     /// Throws `ConfigErrors` with every problem found — YAML syntax, unknown kinds and fields, wrong
     /// types, values out of range, conflicting documents — each at its `file:line:column`.
@@ -53,6 +67,7 @@ public struct Configuration: Sendable, Equatable {
         // reappear as a confusing error about another.
         let resolution = configuration.resolvePeerAuthentications(judgeConsequences: log.isEmpty)
         configuration.inboundMTLS = resolution.inbound
+        configuration.authorizer = configuration.resolveAuthorizer()
         for diagnostic in resolution.diagnostics {
             let source = sources.firstIndex { $0.name == diagnostic.file } ?? sources.count
             log.add(diagnostic, source: source)
@@ -116,7 +131,7 @@ protocol DocumentKind {
 }
 
 /// Every kind `Configuration.load` reads.
-var documentKinds: [any DocumentKind.Type] { [SidecarDocument.self, PeerAuthenticationDocument.self] }
+var documentKinds: [any DocumentKind.Type] { [SidecarDocument.self, PeerAuthenticationDocument.self, AuthorizationPolicyDocument.self] }
 
 /// The common part of every document, read before the kind-specific `spec`.
 struct ConfigDocument {

@@ -164,6 +164,25 @@ struct DocumentReader {
         return value
     }
 
+    /// A boolean: `true` or `false` as plain YAML scalars (YAML 1.2's core schema; the YAML 1.1
+    /// spellings `yes`/`no`/`on`/`off` are refused, as Kubernetes does, to avoid the "Norway
+    /// problem").
+    mutating func boolean(_ field: Field) -> Bool? {
+        let allowed = "true or false"
+        guard let text = scalarText(field, expecting: allowed) else { return nil }
+        guard case .scalar(let scalar) = field.value, scalar.style == .plain || scalar.style == .any else {
+            report("`\(field.path)` must be \(allowed), not the quoted string \(quoted(text)); remove the quotes", at: field.value)
+            return nil
+        }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default:
+            report("`\(field.path)` is \(clip(text)); it must be \(allowed)", at: field.value)
+            return nil
+        }
+    }
+
     /// A string. Plain scalars that YAML reads as another type (`123`, `true`, `no`, `~`) are
     /// refused with a hint to quote them, rather than silently turned into text.
     mutating func string(_ field: Field, expecting allowed: String = "a string") -> String? {

@@ -49,10 +49,18 @@ public struct SidecarConfig: Sendable, Equatable {
     public var drainTimeout: Duration
     /// How long a TLS handshake, either side, may take before the connection is closed.
     public var tlsHandshakeTimeout: Duration
-    /// How long an inbound connection may send nothing before it is taken for plaintext: a
-    /// client that speaks first sends its TLS ClientHello at once, but server-first protocols
-    /// (SMTP, MySQL) wait for the server, so waiting for bytes forever would stall them.
-    public var tlsDetectionTimeout: Duration
+    /// How long protocol detection waits for a connection's first bytes (`spec.detection.timeout`)
+    /// before it is relayed as opaque TCP: a client that speaks first sends its TLS ClientHello
+    /// or request at once, but server-first protocols (SMTP, MySQL) wait for the server, so
+    /// waiting for bytes forever would stall them.
+    public var detectionTimeout: Duration
+    /// Destination ports whose connections skip protocol detection and are relayed as opaque TCP
+    /// at once (`spec.detection.opaquePorts`): the well-known ports of server-first protocols,
+    /// which would otherwise wait out `detectionTimeout` on every connection.
+    public var opaquePorts: PortSet
+    /// Whether the JSON access log (one line per connection and per HTTP request on stdout) is
+    /// written (`spec.accessLog.enabled`, default true).
+    public var accessLog: Bool
     /// Bytes of each splice pipe (F_SETPIPE_SZ), 4096...1048576.
     public var pipeSize: Int
     /// Bytes of the user-space copy buffer used when splice cannot be, 4096...16Mi.
@@ -87,7 +95,9 @@ public struct SidecarConfig: Sendable, Equatable {
         idleTimeout: Duration = .seconds(3600),
         drainTimeout: Duration = .seconds(30),
         tlsHandshakeTimeout: Duration = .seconds(10),
-        tlsDetectionTimeout: Duration = .milliseconds(300),
+        detectionTimeout: Duration = .milliseconds(300),
+        opaquePorts: PortSet = SidecarConfig.defaultOpaquePorts,
+        accessLog: Bool = true,
         pipeSize: Int = 256 << 10,
         bufferSize: Int = 64 << 10,
         maxPipesPerWorker: Int = 1024,
@@ -108,7 +118,9 @@ public struct SidecarConfig: Sendable, Equatable {
         self.idleTimeout = idleTimeout
         self.drainTimeout = drainTimeout
         self.tlsHandshakeTimeout = tlsHandshakeTimeout
-        self.tlsDetectionTimeout = tlsDetectionTimeout
+        self.detectionTimeout = detectionTimeout
+        self.opaquePorts = opaquePorts
+        self.accessLog = accessLog
         self.pipeSize = pipeSize
         self.bufferSize = bufferSize
         self.maxPipesPerWorker = maxPipesPerWorker
@@ -121,10 +133,20 @@ public struct SidecarConfig: Sendable, Equatable {
     }
 
     /// DESIGN.md's values: ports 15001/15006 (capture), 15021 (health), 15090 (metrics); 5s
-    /// connect, 1h idle, 30s drain, 10s TLS handshake, 300ms protocol detection; 256Ki pipes,
-    /// 64Ki buffers, 1024 pipes per worker, one worker per CPU, no connection limit; no identity
-    /// and no mesh, so every connection is relayed as plaintext.
+    /// connect, 1h idle, 30s drain, 10s TLS handshake, 300ms protocol detection with Linkerd's
+    /// opaque ports; 256Ki pipes, 64Ki buffers, 1024 pipes per worker, one worker per CPU, no
+    /// connection limit; no identity and no mesh, so every connection is relayed as plaintext.
     public static let defaults = SidecarConfig()
+
+    /// Linkerd's default opaque ports (peers.md): SMTP 25 and 587, MySQL 3306, 4444 (Galera),
+    /// PostgreSQL 5432, Redis 6379, Elasticsearch 9300, memcached 11211.
+    public static let defaultOpaquePorts = PortSet([25, 587, 3306, 4444, 5432, 6379, 9300, 11211])
+
+    /// Whether connections to `port` skip protocol detection: a binary search in
+    /// `opaquePorts`, without allocating.
+    public func isOpaque(port: UInt16) -> Bool {
+        opaquePorts.contains(port)
+    }
 
     /// How to secure an outbound connection to `destination`; see `MeshConfig.security(for:)`.
     /// Allocates nothing, so it can run for every connection.
@@ -180,7 +202,7 @@ enum SidecarDocument: DocumentKind {
     static let apiVersions = ["weft.io/v1"]
     static let kind = "Sidecar"
 
-    private static let specFields = ["workers", "logLevel", "ports", "timeouts", "relay", "connections", "identity", "mesh", "tls"]
+    private static let specFields = ["workers", "logLevel", "ports", "timeouts", "relay", "connections", "identity", "mesh", "tls", "detection", "accessLog"]
     private static let portFields = ["outbound", "inbound", "health", "metrics"]
     private static let credentialFields: [(name: String, what: String, example: String)] = [
         ("certificateChain", "the workload's PEM certificate chain", "/var/run/weft/certs/cert-chain.pem"),
@@ -249,13 +271,23 @@ enum SidecarDocument: DocumentKind {
             sidecar.maxConnectionsPerWorker = value
         }
         if let tls = spec["tls"],
-           let fields = reader.mapping(tls.value, path: tls.path, known: ["handshakeTimeout", "detectionTimeout"]) {
-            if let field = fields["handshakeTimeout"], let value = reader.duration(field, zeroAllowed: false) {
-                sidecar.tlsHandshakeTimeout = value
+           let fields = reader.mapping(tls.value, path: tls.path, known: ["handshakeTimeout"]),
+           let field = fields["handshakeTimeout"], let value = reader.duration(field, zeroAllowed: false) {
+            sidecar.tlsHandshakeTimeout = value
+        }
+        if let detection = spec["detection"],
+           let fields = reader.mapping(detection.value, path: detection.path, known: ["timeout", "opaquePorts"]) {
+            if let field = fields["timeout"], let value = reader.duration(field, zeroAllowed: false) {
+                sidecar.detectionTimeout = value
             }
-            if let field = fields["detectionTimeout"], let value = reader.duration(field, zeroAllowed: false) {
-                sidecar.tlsDetectionTimeout = value
+            if let field = fields["opaquePorts"], let ports = readOpaquePorts(field, reader: &reader) {
+                sidecar.opaquePorts = ports
             }
+        }
+        if let accessLog = spec["accessLog"],
+           let fields = reader.mapping(accessLog.value, path: accessLog.path, known: ["enabled"]),
+           let field = fields["enabled"], let value = reader.boolean(field) {
+            sidecar.accessLog = value
         }
         if let identity = spec["identity"] {
             sidecar.identity = readIdentity(identity, reader: &reader)
@@ -369,6 +401,30 @@ enum SidecarDocument: DocumentKind {
         return id
     }
 
+    /// `spec.detection.opaquePorts`: a list of ports 1...65535, each once. The list replaces the
+    /// default one, so `[]` detects on every port.
+    private static func readOpaquePorts(_ field: Field, reader: inout DocumentReader) -> PortSet? {
+        guard let items = reader.list(field, of: "port numbers such as 3306") else { return nil }
+        var ports: [UInt16] = []
+        var firstLine: [UInt16: Int] = [:]
+        var valid = true
+        for item in items {
+            guard let value = reader.integer(item, in: 1...65535) else {
+                valid = false
+                continue
+            }
+            let port = UInt16(value)
+            if let line = firstLine[port] {
+                reader.report("port \(port) appears twice in `\(field.path)` (first at line \(line)); a port may appear once, so remove one", at: item.value)
+                valid = false
+                continue
+            }
+            firstLine[port] = reader.position(of: item.value).line
+            ports.append(port)
+        }
+        return valid ? PortSet(ports) : nil
+    }
+
     /// A CIDR, or a bare address meaning a single host (/32 or /128).
     private static func readCIDR(_ field: Field, reader: inout DocumentReader) -> CIDR? {
         guard let text = reader.string(field, expecting: "a CIDR such as 10.0.0.0/8, or one address") else { return nil }
@@ -420,4 +476,29 @@ enum SidecarDocument: DocumentKind {
 private func listWithOr(_ items: [String]) -> String {
     guard items.count > 1 else { return items.first ?? "" }
     return items.dropLast().joined(separator: ", ") + " or " + items[items.count - 1]
+}
+
+/// A set of ports, sorted so that `contains` is a binary search that allocates nothing.
+public struct PortSet: Sendable, Hashable, CustomStringConvertible {
+    /// The ports, ascending, each once.
+    public let ports: [UInt16]
+
+    /// The set of `ports`, in any order, repetitions ignored.
+    public init(_ ports: some Sequence<UInt16>) {
+        self.ports = Array(Set(ports)).sorted()
+    }
+
+    /// Whether `port` is in the set.
+    public func contains(_ port: UInt16) -> Bool {
+        var low = 0
+        var high = ports.count
+        while low < high {
+            let middle = low + (high - low) / 2
+            if ports[middle] < port { low = middle + 1 } else { high = middle }
+        }
+        return low < ports.count && ports[low] == port
+    }
+
+    /// `25, 587, 3306`, or `none`.
+    public var description: String { ports.isEmpty ? "none" : ports.map { "\($0)" }.joined(separator: ", ") }
 }

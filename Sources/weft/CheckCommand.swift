@@ -3,7 +3,8 @@ import Config
 
 /// `weft check --config PATH`: loads the configuration exactly as `weft proxy` would and reports
 /// every problem, so a bad file is caught before a pod starts with it. A valid one is summarised:
-/// the documents read, then the identity, outbound mTLS and inbound mTLS modes they give.
+/// the documents read, then the identity, outbound mTLS, inbound mTLS modes, protocol detection
+/// and the AuthorizationPolicies that apply to this sidecar (and how many are for others).
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
@@ -19,7 +20,8 @@ struct CheckCommand: ParsableCommand {
         let read = configuration.resources.map(\.description).joined(separator: ", ")
         print("weft check: \(config): ok (\(read.isEmpty ? "no documents: the defaults apply" : read))")
         // What the documents mean together (which PeerAuthentication decides which port, where
-        // outbound mTLS applies) is what a reviewer of a policy change wants to see.
+        // outbound mTLS applies, which AuthorizationPolicies decide and which match nothing here)
+        // is what a reviewer of a policy change wants to see.
         for line in configuration.summary { print("  " + line) }
     }
 }

@@ -26,7 +26,7 @@ let errorCases: [ErrorCase] = [
     ErrorCase("unknown field differing in case", sidecar("  LogLevel: info"),
               (4, 3, "unknown field `spec.LogLevel` (did you mean `logLevel`?)")),
     ErrorCase("unknown field without a suggestion", sidecar("  frobnicate: 1"),
-              (4, 3, "unknown field `spec.frobnicate`; `spec` has the fields workers, logLevel, ports, timeouts, relay, connections, identity, mesh, tls")),
+              (4, 3, "unknown field `spec.frobnicate`; `spec` has the fields workers, logLevel, ports, timeouts, relay, connections, identity, mesh, tls, detection")),
     ErrorCase("unknown top-level field", header + "status: {}\n",
               (3, 1, "unknown field `status`; a document has the fields apiVersion, kind, metadata, spec")),
     ErrorCase("unknown metadata field", header + "metadata:\n  nmae: web\n",

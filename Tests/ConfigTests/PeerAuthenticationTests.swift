@@ -228,6 +228,8 @@ struct PeerAuthenticationTests {
             "identity: trust domain cluster.local; certificate chain /certs/chain.pem, private key /certs/key.pem, trust bundle /certs/root.pem",
             "outbound: mTLS to 10.0.0.0/8, fd00::/8; 1 destination with an expected identity; plaintext elsewhere",
             "inbound: STRICT, port 8080 PERMISSIVE, port 9090 DISABLE (from PeerAuthentication istio-system/default, shop/web); 2 PeerAuthentications are for other workloads (this one: namespace shop, labels app=web,version=v1)",
+            "detection: 300ms for the first bytes; opaque ports 25, 587, 3306, 4444, 5432, 6379, 9300, 11211",
+            "authorization: no AuthorizationPolicy applies, so every inbound connection and request is allowed",
         ])
     }
 
@@ -237,9 +239,11 @@ struct PeerAuthenticationTests {
             "identity: none (no spec.identity), so no mTLS in either direction",
             "outbound: plaintext to every destination (no spec.mesh)",
             "inbound: PERMISSIVE (no PeerAuthentication applies)",
+            "detection: 300ms for the first bytes; opaque ports 25, 587, 3306, 4444, 5432, 6379, 9300, 11211",
+            "authorization: no AuthorizationPolicy applies, so every inbound connection and request is allowed",
         ])
         let unmatched = try load(policy("web", selector: "{app: web}", mode: "DISABLE"))
-        #expect(unmatched.summary.last == "inbound: PERMISSIVE (no PeerAuthentication applies); 1 PeerAuthentication is for other workloads (this one: namespace default, no labels)")
+        #expect(unmatched.summary[2] == "inbound: PERMISSIVE (no PeerAuthentication applies); 1 PeerAuthentication is for other workloads (this one: namespace default, no labels)")
     }
 }
 

@@ -27,7 +27,8 @@ struct SidecarSecurityTests {
                 identity: spiffe://example.org/ns/shop/sa/ratings
           tls:
             handshakeTimeout: 7s
-            detectionTimeout: 150ms
+          detection:
+            timeout: 150ms
           ports:
             outbound: 15001
             inbound: 15006
@@ -51,7 +52,7 @@ struct SidecarSecurityTests {
             "10.1.2.0/24 * spiffe://example.org/ns/shop/sa/ratings",
         ])
         #expect(sidecar.tlsHandshakeTimeout == .seconds(7))
-        #expect(sidecar.tlsDetectionTimeout == .milliseconds(150))
+        #expect(sidecar.detectionTimeout == .milliseconds(150))
         #expect(sidecar.healthPort == 16021)
         #expect(sidecar.metricsPort == 16090)
         #expect(sidecar.outboundPort == 15001)
@@ -66,7 +67,7 @@ struct SidecarSecurityTests {
         #expect(sidecar.mesh == .none)
         #expect(sidecar.labels.isEmpty)
         #expect(sidecar.healthPort == 15021 && sidecar.metricsPort == 15090)
-        #expect(sidecar.tlsHandshakeTimeout == .seconds(10) && sidecar.tlsDetectionTimeout == .milliseconds(300))
+        #expect(sidecar.tlsHandshakeTimeout == .seconds(10) && sidecar.detectionTimeout == .milliseconds(300))
         for destination in ["10.0.0.1:80", "[fd00::1]:443", "192.168.1.1:8080"] {
             #expect(sidecar.meshPolicy(for: try SocketAddress(parsing: destination)) == .plaintext)
         }
@@ -110,10 +111,11 @@ struct SidecarSecurityTests {
     func boundaries() throws {
         let edges = try load(sidecar(
             "  ports: {outbound: 1, inbound: 2, health: 3, metrics: 65535}",
-            "  tls: {handshakeTimeout: 1ns, detectionTimeout: 1ns}"
+            "  tls: {handshakeTimeout: 1ns}",
+            "  detection: {timeout: 1ns}"
         )).sidecar
         #expect([edges.outboundPort, edges.inboundPort, edges.healthPort, edges.metricsPort] == [1, 2, 3, 65535])
-        #expect(edges.tlsHandshakeTimeout == .nanoseconds(1) && edges.tlsDetectionTimeout == .nanoseconds(1))
+        #expect(edges.tlsHandshakeTimeout == .nanoseconds(1) && edges.detectionTimeout == .nanoseconds(1))
         // Health and metrics may take the ports reserved only for capture, including each other's.
         let swapped = try load(sidecar("  ports: {health: 15090, metrics: 15021}")).sidecar
         #expect(swapped.healthPort == 15090 && swapped.metricsPort == 15021)
@@ -238,10 +240,12 @@ let securityErrorCases: [ErrorCase] = [
     // spec.tls.
     ErrorCase("zero handshake timeout", sidecar("  tls:", "    handshakeTimeout: 0s"),
               (5, 23, "`spec.tls.handshakeTimeout` is 0s; it must be longer than 0s, such as 5s")),
-    ErrorCase("zero detection timeout", sidecar("  tls:", "    detectionTimeout: 0ms"),
-              (5, 23, "`spec.tls.detectionTimeout` is 0ms; it must be longer than 0s")),
-    ErrorCase("detection timeout without a unit", sidecar("  tls:", "    detectionTimeout: 300"),
-              (5, 23, "`spec.tls.detectionTimeout`: \"300\" has no unit; write 300s for seconds")),
+    ErrorCase("zero detection timeout", sidecar("  detection:", "    timeout: 0ms"),
+              (5, 14, "`spec.detection.timeout` is 0ms; it must be longer than 0s")),
+    ErrorCase("detection timeout without a unit", sidecar("  detection:", "    timeout: 300"),
+              (5, 14, "`spec.detection.timeout`: \"300\" has no unit; write 300s for seconds")),
+    ErrorCase("the detection timeout left the tls section", sidecar("  tls: {detectionTimeout: 300ms}"),
+              (4, 9, "unknown field `spec.tls.detectionTimeout`; `spec.tls` has the fields handshakeTimeout")),
     ErrorCase("misspelt TLS field", sidecar("  tls:", "    handshake: 5s"),
               (5, 5, "unknown field `spec.tls.handshake` (did you mean `handshakeTimeout`?)")),
 
