@@ -27,7 +27,9 @@ Environment:
 
 import atexit
 import contextlib
+import datetime
 import ipaddress
+import json
 import os
 import random
 import re
@@ -220,6 +222,28 @@ def parse_logfmt(line):
     return out
 
 
+def parse_access_line(line):
+    """One JSON access log line as a dict of strings with `msg` set from its `kind`; None if the
+    line is not an access record."""
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return None
+    kind = rec.get("kind")
+    if kind not in ("tcp", "http"):
+        return None
+    out = {k: str(v) for k, v in rec.items() if v is not None}
+    out["msg"] = "connection" if kind == "tcp" else "request"
+    # `ts`, as on the logfmt lines: when the record was written (its end).
+    try:
+        start = datetime.datetime.strptime(rec["start_time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+        end = start + datetime.timedelta(milliseconds=int(rec.get("duration_ms") or 0))
+        out["ts"] = end.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (end.microsecond // 1000)
+    except (KeyError, ValueError):
+        pass
+    return out
+
+
 def split_hostport(value):
     """'10.0.0.1:80' / '[fd00::1]:80' / 'fd00::1:80' -> (ip_address, port); None for '-'."""
     if not value or value == "-":
@@ -370,13 +394,25 @@ class ProxyProc(Proc):
         self.expected_dead = False
 
     def events(self):
-        """Every parsed log line that carries a `msg`."""
+        """Every parsed log line that carries a `msg`: the logfmt diagnostics on stderr, and the
+        JSON access log on stdout (a `kind: tcp` line becomes `msg=connection`, a `kind: http`
+        line `msg=request`; values become strings, null becomes absent)."""
         out = []
         for line in self.log_lines():
+            if line.startswith("{"):
+                rec = parse_access_line(line)
+                if rec is not None:
+                    out.append(rec)
+                continue
             rec = parse_logfmt(line)
             if "msg" in rec:
                 out.append(rec)
         return out
+
+    def request_records(self, **match):
+        """`kind: http` access log records (one per HTTP request), filtered like connection_records."""
+        recs = [r for r in self.events() if r.get("msg") == "request"]
+        return [r for r in recs if all(r.get(k) == str(v) for k, v in match.items())]
 
     def connection_records(self, **match):
         """`msg=connection` records, optionally filtered by exact field values (dir="outbound")."""
@@ -504,11 +540,15 @@ class Pod:
                                  % (" ".join(map(str, extra_args)), self.name, res.returncode, res.stdout, res.stderr))
         return res
 
-    def start_proxy(self, config_yaml=None, nofile=None, name="proxy", ready_timeout=20.0, wait_ready=True):
+    def start_proxy(self, config_yaml=None, nofile=None, name="proxy", ready_timeout=20.0, wait_ready=True,
+                    config_files=None):
         """Starts `weft proxy [--config FILE]` in this pod as uid/gid 1337 with no capabilities
         (empty inheritable and bounding sets, no_new_privs), optionally under `prlimit --nofile`
         (an int, or a (soft, hard) pair). Waits until the pod listens on the proxy's ports (15001
-        and 15006, or those of the config). Returns a ProxyProc."""
+        and 15006, or those of the config). Returns a ProxyProc.
+
+        `config_files` ({filename: yaml}) instead of `config_yaml`: the files go into one directory
+        and `--config` names the directory."""
         cmd = _setpriv_prefix()
         if nofile is not None:
             soft, hard = (nofile, nofile) if isinstance(nofile, int) else nofile
@@ -516,6 +556,21 @@ class Pod:
         cmd += [_proxy_binary(), "proxy"]
         config_path = None
         ports = (15001, 15006)
+        if config_files is not None:
+            config_path = os.path.join(shared_dir(), "%s-%s-%s-config.d" % (self.ns, name, len(self.proxies)))
+            os.makedirs(config_path, exist_ok=True)
+            os.chmod(config_path, 0o755)
+            for filename, text in config_files.items():
+                for path in (os.path.join(config_path, filename), self.mesh.log_path("%s-%s-%s" % (self.name, name, filename))):
+                    with open(path, "w") as f:
+                        f.write(text)
+                    os.chmod(path, 0o644)
+            cmd += ["--config", config_path]
+            config_yaml = None
+            text = "\n".join(config_files.values())
+            m_out = re.search(r"outbound:\s*(\d+)", text)
+            m_in = re.search(r"inbound:\s*(\d+)", text)
+            ports = (int(m_out.group(1)) if m_out else 15001, int(m_in.group(1)) if m_in else 15006)
         if config_yaml is not None:
             # The proxy (uid 1337) reads it from a world-readable place; a copy sits in the logs.
             filename = "%s-%s-%s-config.yaml" % (self.ns, name, len(self.proxies))

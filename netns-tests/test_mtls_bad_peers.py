@@ -23,7 +23,7 @@ class BadPeers(MTLSTestCase):
     PODS = ("a", "b", "c")
     MESHED = ("a", "b")
     MTLS_MODE = "STRICT"
-    TLS_SETTINGS = {"handshakeTimeout": "2s", "detectionTimeout": "300ms"}
+    TLS_SETTINGS = {"handshakeTimeout": "2s"}
 
     @classmethod
     def setUpClass(cls):

@@ -50,10 +50,16 @@ class ThroughBothSidecars(MeshTestCase):
         self.assertEndpoint(i["client"], client_src, msg="inbound client is pod a's address: %s" % i)
         self.assertEndpoint(i["dst"], host, HTTP_PORT)
         for rec in (o, i):
-            self.assertIn(rec.get("relay"), ("splice", "copy", "mixed"), rec)
+            # curl speaks HTTP/1.1: both sidecars proxy it at L7.
+            self.assertEqual(rec.get("protocol"), "http/1.1", rec)
+            self.assertEqual(rec.get("relay"), "http", rec)
             self.assertIn("worker", rec)
             self.assertGreaterEqual(int(rec["duration_ms"]), 0)
-        # Both relays are transparent byte pipes: both count the same bytes each way.
+        for proxy, direction in ((pa, "outbound"), (pb, "inbound")):
+            reqs = proxy.request_records(dir=direction)
+            self.assertEqual(len(reqs), 1, reqs)
+            self.assertEqual((reqs[0]["method"], reqs[0]["path"], reqs[0]["status"]), ("GET", "/hello.txt", "200"), reqs[0])
+        # Both sidecars forward the same normalized messages: both count the same bytes each way.
         self.assertGreater(int(o["sent"]), 0)
         self.assertGreater(int(o["received"]), len(token))
         self.assertEqual((o["sent"], o["received"]), (i["sent"], i["received"]))

@@ -70,13 +70,14 @@ class MeshTestCase(unittest.TestCase):
     def proxy(self, name):
         return self._proxies[name]
 
-    def restart_proxy(self, name, config_yaml=None, nofile=None):
-        """Replaces pod `name`'s proxy by one with another config or descriptor limit."""
+    def restart_proxy(self, name, config_yaml=None, nofile=None, config_files=None):
+        """Replaces pod `name`'s proxy by one with another config (a YAML text, or `config_files`
+        {filename: yaml} in a directory) or descriptor limit."""
         old = self._proxies.get(name)
         if old is not None and old.alive():
             old.expected_dead = True
             old.stop(signal.SIGTERM, timeout=5)
-        self._proxies[name] = self.pod(name).start_proxy(config_yaml, nofile=nofile,
+        self._proxies[name] = self.pod(name).start_proxy(config_yaml, nofile=nofile, config_files=config_files,
                                                          name="proxy-%d" % len(self.pod(name).proxies))
         return self._proxies[name]
 

@@ -1,6 +1,7 @@
 import Addresses
 import Identity
 import LinuxSys
+import Policy
 import Relay
 import TLS
 
@@ -54,6 +55,8 @@ public enum ConnectionEnd: String, Sendable, CaseIterable {
     case handshakeTimeout = "handshake-timeout"
     /// A STRICT port refused a connection that was not mTLS from a sidecar.
     case plaintextRefused = "plaintext-refused"
+    /// An AuthorizationPolicy refused the (non-HTTP) connection right after accept.
+    case denied
     case error
 
     /// Classifies a failed connect(2) (immediate or via SO_ERROR).
@@ -78,6 +81,8 @@ final class Connection {
         /// The mTLS handshake is running (inbound: on the client socket, before connecting to the
         /// application; outbound: on the upstream socket, after the TCP connect).
         case handshaking
+        /// Inbound after mTLS: reading the first decrypted bytes to see what the peer speaks.
+        case sniffing
         /// Waiting for the non-blocking connect to the original destination.
         case connecting
         case relaying
@@ -118,6 +123,16 @@ final class Connection {
     var clientHungUp = false
     /// What an inbound connection's first bytes were, on PERMISSIVE/STRICT ports.
     var detection: InboundDetection?
+    /// What the application speaks (HTTP/1 connections are proxied at L7).
+    var protocolKind: ApplicationProtocol = .opaque
+    /// Decrypted bytes read while sniffing, handed to the relay or HTTP session first.
+    var early: (buffer: UnsafeMutableRawPointer, count: Int)?
+    /// The L4 authorization decision of an inbound non-HTTP connection.
+    var decision: Decision?
+    /// The L7 session of an HTTP/1 connection while it is not a tunnel.
+    var http: HTTPSession?
+    /// Wall-clock time of the accept, for the access log.
+    let startTime: String
     /// The ends the relay moves bytes between, fixed when relaying starts.
     var clientEnd: RelayEndpoint
     var upstreamEnd: RelayEndpoint?
@@ -131,9 +146,18 @@ final class Connection {
         self.openedAt = now
         self.lastActivity = now
         clientEnd = .socket(client)
+        startTime = Clock.timestamp()
     }
 
     var isFinished: Bool { toUpstream.state == .writeShut && toClient.state == .writeShut }
+
+    /// Bytes from the client and to the client, whichever relay carried them.
+    var bytesSent: UInt64 { toUpstream.bytesDelivered + (http?.bytesFromClient ?? httpBytes.fromClient) }
+    var bytesReceived: UInt64 { toClient.bytesDelivered + (http?.bytesToClient ?? httpBytes.toClient) }
+    /// When the lingering close after an HTTP connection's last response began (0: not yet).
+    var lingerStarted: UInt64 = 0
+    /// What an HTTP session moved before it became a tunnel (or ended).
+    var httpBytes: (fromClient: UInt64, toClient: UInt64) = (0, 0)
 
     /// `splice`, `copy`, `mixed` or `none`: how the bytes moved.
     var relayMode: String {

@@ -33,6 +33,8 @@ public final class ProxyServer {
         TerminationSignals.block()
 
         let health = HealthState()
+        let accessLog = AccessLogSink(enabled: config.accessLog)
+        let policyNames = configuration.authorizer.policyNames
         let store = try startCredentials(health)
         defer { store?.stop() }
 
@@ -43,8 +45,9 @@ public final class ProxyServer {
             let security = store.map { WorkerSecurity(store: $0, inbound: configuration.inboundMTLS, config: config) }
             do {
                 workers.append(try Worker(
-                    index: index, configuration: configuration, listeners: listeners, log: log,
-                    counters: CounterBlock(count: Stat.count), security: security
+                    index: index, configuration: configuration, listeners: listeners, log: log, accessLog: accessLog,
+                    counters: CounterBlock(count: Stat.count),
+                    policyCounters: CounterBlock(count: Stat.policySlotCount(policyCount: policyNames.count)), security: security
                 ))
             } catch {
                 throw ProxyStartError(description: "cannot create worker \(index)'s event loop: \(error)")
@@ -55,7 +58,8 @@ public final class ProxyServer {
             ])
         }
 
-        let admin = try startAdmin(counters: workers.map(\.counters), store: store, health: health)
+        let admin = try startAdmin(counters: workers.map(\.counters), policyCounters: workers.map(\.policyCounters),
+                                   policyNames: policyNames, store: store, health: health)
         defer { admin.stop() }
 
         var threads: [OSThread] = []
@@ -155,7 +159,9 @@ public final class ProxyServer {
     // MARK: - Admin
 
     /// Serves readiness on the health port and Prometheus metrics on the metrics port.
-    private func startAdmin(counters: [CounterBlock], store: CredentialStore?, health: HealthState) throws(ProxyStartError) -> AdminServer {
+    private func startAdmin(
+        counters: [CounterBlock], policyCounters: [CounterBlock], policyNames: [String], store: CredentialStore?, health: HealthState
+    ) throws(ProxyStartError) -> AdminServer {
         let server: AdminServer
         do {
             server = try AdminServer(listen: [
@@ -169,7 +175,9 @@ public final class ProxyServer {
                         ? AdminResponse(status: 200, body: "ready\n")
                         : AdminResponse(status: 503, body: readiness.problems.joined(separator: "\n") + "\n")
                 case ("metrics", "/stats/prometheus"), ("metrics", "/metrics"):
-                    let text = MetricsRenderer(blocks: counters).render(extra: Self.credentialMetrics(store: store, health: health))
+                    let text = MetricsRenderer(blocks: counters).render(
+                        extra: [MetricsRenderer.policyFamily(blocks: policyCounters, policyNames: policyNames)]
+                            + Self.credentialMetrics(store: store, health: health))
                     return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text)
                 default:
                     return nil

@@ -1,4 +1,5 @@
 import LinuxSys
+import Policy
 import TLS
 
 /// What a worker counts, laid out as indices into its `CounterBlock` (one writer: the worker; one
@@ -40,6 +41,29 @@ enum Stat {
     static func detection(_ kind: InboundDetection) -> Int { detectionBase + detections.firstIndex(of: kind)! }
 }
 
+extension Stat {
+    /// Policy decisions are counted per deciding policy, allow and deny apart: slots
+    /// `2 × policy index (+1 for deny)`, then the same for the three decisions no policy makes
+    /// (default allow, default deny, malformed path).
+    static func policySlotCount(policyCount: Int) -> Int { 2 * (policyCount + 3) }
+
+    static func policySlot(_ decision: Decision, policyCount: Int) -> Int {
+        let owner: Int
+        switch decision.reason {
+        case .allowedByPolicy, .deniedByPolicy: owner = decision.policyIndex ?? policyCount
+        case .allowedByDefault: owner = policyCount
+        case .deniedByDefault: owner = policyCount + 1
+        case .malformedPath: owner = policyCount + 2
+        }
+        return 2 * owner + (decision.isAllowed ? 0 : 1)
+    }
+
+    /// The policy names of the slots, in slot order.
+    static func policySlotNames(_ policyNames: [String]) -> [String] {
+        policyNames + [Decision.defaultAllowName, Decision.defaultDenyName, Decision.malformedPathName]
+    }
+}
+
 /// How an inbound connection's first bytes were classified (PERMISSIVE and STRICT ports).
 enum InboundDetection: String, CaseIterable, Sendable {
     /// A ClientHello offering ALPN weft/1: another sidecar; terminated here.
@@ -64,6 +88,20 @@ struct MetricsRenderer {
 
     private func sum(_ index: Int) -> UInt64 {
         blocks.reduce(0) { $0 &+ $1.load(index) }
+    }
+
+    /// Allow/deny decisions per policy, from each worker's policy counter block.
+    static func policyFamily(blocks: [CounterBlock], policyNames: [String]) -> MetricFamily {
+        let names = Stat.policySlotNames(policyNames)
+        var samples: [(labels: [(String, String)], value: UInt64)] = []
+        for (owner, name) in names.enumerated() {
+            for (offset, decision) in ["allow", "deny"].enumerated() {
+                let slot = 2 * owner + offset
+                samples.append(([("policy", name), ("decision", decision)], blocks.reduce(0) { $0 &+ $1.load(slot) }))
+            }
+        }
+        return MetricFamily(name: "weft_authorization_decisions_total", help: "Authorization decisions, by the policy that made them.",
+                            type: "counter", samples: samples)
     }
 
     func render(extra: [MetricFamily] = []) -> String {

@@ -1,11 +1,14 @@
 import Addresses
 import Config
+import HTTP
 import Identity
 import LinuxSys
+import Policy
 import Reactor
 import Relay
 import Synchronization
 import TLS
+import Detect
 
 /// A listening socket owned by one worker (SO_REUSEPORT: each worker has its own, the kernel
 /// spreads new connections across them).
@@ -38,6 +41,16 @@ final class Worker {
     let counters: CounterBlock
     /// mTLS state (nil when the Sidecar has no identity: everything is plaintext).
     var security: WorkerSecurity?
+    /// The AuthorizationPolicies that apply to this workload, compiled.
+    let authorizer: Authorizer
+    /// Allow/deny decisions per policy (see `Stat.policySlot`); only this worker writes them.
+    let policyCounters: CounterBlock
+    let accessLog: AccessLogSink
+    /// First bytes of a connection are peeked into this, never consumed: whatever they turn out
+    /// to be, they are still in the socket for the relay.
+    var peekBuffer = [UInt8](repeating: 0, count: ProtocolSniffer.maximumPrefixLength)
+    let detectionTimeout: UInt64
+    let tlsHandshakeTimeout: UInt64
 
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []
@@ -55,7 +68,7 @@ final class Worker {
     let connectTimeout: UInt64
     let idleTimeout: UInt64
     /// Reads per direction per wakeup before yielding to other connections.
-    private let pumpBudget = 16
+    let pumpBudget = 16
     /// Ports every sidecar serves itself and `weft init` never captures inbound (health 15021,
     /// metrics 15090, Istio's agent 15020): a mesh peer answers them in plaintext, so outbound
     /// connections to them are never wrapped in mTLS.
@@ -65,15 +78,20 @@ final class Worker {
     private static let acceptRetryDelay: UInt64 = 100_000_000
 
     init(
-        index: Int, configuration: Configuration, listeners: [Listener], log: LogSink,
-        counters: CounterBlock, security: WorkerSecurity?
+        index: Int, configuration: Configuration, listeners: [Listener], log: LogSink, accessLog: AccessLogSink,
+        counters: CounterBlock, policyCounters: CounterBlock, security: WorkerSecurity?
     ) throws(SyscallError) {
         self.index = index
         self.config = configuration.sidecar
         self.listeners = listeners
         self.log = log
+        self.accessLog = accessLog
         self.counters = counters
+        self.policyCounters = policyCounters
         self.security = security
+        authorizer = configuration.authorizer
+        detectionTimeout = configuration.sidecar.detectionTimeout.nanoseconds
+        tlsHandshakeTimeout = configuration.sidecar.tlsHandshakeTimeout.nanoseconds
         let config = configuration.sidecar
         loop = try EventLoop()
         pipes = PipePool(pipeSize: config.pipeSize, limit: config.maxPipesPerWorker)
@@ -219,16 +237,19 @@ final class Worker {
             close(connection, end: .error, reset: true)
             return
         }
-        if listener.direction == .inbound, let security, security.inboundMode(port: destination.address.port) != .disable {
-            startDetecting(connection, security: security)
-            return
-        }
-        if listener.direction == .outbound, security != nil, !Self.uncapturedSidecarPorts.contains(destination.address.port),
+        let port = destination.address.port
+        if listener.direction == .outbound, security != nil, !Self.uncapturedSidecarPorts.contains(port),
            case .mutualTLS(let expected) = config.meshPolicy(for: destination.address) {
             connection.originatesTLS = true
             connection.expectedPeer = expected
         }
-        connectUpstream(connection)
+        // Opaque ports skip detection — unless inbound mTLS must still be recognised there.
+        let mayBeMutualTLS = listener.direction == .inbound && security.map { $0.inboundMode(port: port) != .disable } ?? false
+        if config.isOpaque(port: port), !mayBeMutualTLS {
+            applicationDetected(connection)
+        } else {
+            startDetecting(connection)
+        }
     }
 
     /// Opens the upstream socket and starts connecting to the original destination (inbound: from
@@ -283,9 +304,23 @@ final class Worker {
                 loop.timers.schedule(connection.slot + 1, at: loop.now + connectTimeout)
             }
         } catch {
-            connection.failureDetail = "\(error)"
-            close(connection, end: ConnectionEnd(connectFailure: error.errno), reset: true)
+            upstreamFailed(connection, errno: error.errno, detail: "\(error)")
         }
+    }
+
+    /// The upstream could not be reached. An HTTP client gets a 503 saying why for each request;
+    /// anything else is reset.
+    private func upstreamFailed(_ connection: Connection, errno: Errno, detail: String) {
+        if connection.protocolKind == .http1, connection.phase != .relaying {
+            connection.upstreamEnd = nil
+            connection.upstream?.close()
+            connection.upstream = nil
+            loop.timers.cancel(connection.slot + 1)
+            startHTTPSession(connection, upstreamFailure: "\(ConnectionEnd(connectFailure: errno).rawValue): \(errno)")
+            return
+        }
+        connection.failureDetail = detail
+        close(connection, end: ConnectionEnd(connectFailure: errno), reset: true)
     }
 
     // MARK: - Events
@@ -308,6 +343,9 @@ final class Worker {
         case .detecting:
             guard clientSide else { return }
             detect(connection)
+        case .sniffing:
+            guard clientSide else { return }
+            sniffDecrypted(connection)
         case .handshaking:
             if clientSide != connection.tlsOnClientSide, !events.isDisjoint(with: [.error, .hangup]) {
                 connection.failureDetail = "client went away during the upstream's mTLS handshake"
@@ -328,8 +366,7 @@ final class Worker {
             // upstream is ready, and relaying starts by pumping both directions.
             guard !clientSide, !events.isDisjoint(with: [.writable, .error, .hangup]), let upstream = connection.upstream else { return }
             if let failure = Socket.pendingError(upstream) {
-                connection.failureDetail = "connect: \(failure)"
-                close(connection, end: ConnectionEnd(connectFailure: failure), reset: true)
+                upstreamFailed(connection, errno: failure, detail: "connect: \(failure)")
                 return
             }
             upstreamConnected(connection)
@@ -337,6 +374,12 @@ final class Worker {
             let broken = !events.isDisjoint(with: [.error, .hangup])
             let readable = broken || !events.isDisjoint(with: [.readable, .readHangup])
             let writable = broken || events.contains(.writable)
+            if let session = connection.http {
+                driveHTTP(connection, session,
+                          requests: broken || Self.wakes(session.requestWait, eventOnSource: clientSide, readable: readable, writable: writable),
+                          responses: broken || Self.wakes(session.responseWait, eventOnSource: !clientSide, readable: readable, writable: writable))
+                return
+            }
             // An error or hangup wakes both directions; otherwise a direction runs only when the
             // event is the readiness it is waiting for, on the end it is waiting on.
             if broken || Self.wakes(connection.toUpstream.waitingFor, eventOnSource: clientSide, readable: readable, writable: writable) {
@@ -348,7 +391,7 @@ final class Worker {
         }
     }
 
-    private static func wakes(_ wait: HalfDuplex.Wait, eventOnSource: Bool, readable: Bool, writable: Bool) -> Bool {
+    static func wakes(_ wait: HalfDuplex.Wait, eventOnSource: Bool, readable: Bool, writable: Bool) -> Bool {
         switch wait {
         case .nothing: return false
         case .sourceReadable: return eventOnSource && readable
@@ -371,7 +414,15 @@ final class Worker {
     /// Both ends are ready: fix the relay's endpoints and move whatever is already waiting.
     func startRelaying(_ connection: Connection) {
         guard let upstream = connection.upstream else { return }
+        if connection.protocolKind == .http1 {
+            startHTTPSession(connection, upstreamFailure: nil)
+            return
+        }
         connection.phase = .relaying
+        if let (buffer, count) = connection.early {
+            connection.early = nil
+            if count > 0 { connection.toUpstream.seed(buffer: buffer, count: count) } else { buffers.release(buffer) }
+        }
         if let tls = connection.tls {
             let channel = TLSChannel(tls)
             if connection.tlsOnClientSide {
@@ -385,6 +436,10 @@ final class Worker {
             connection.upstreamEnd = .socket(upstream)
         }
         loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
+        pumpBothDirections(connection)
+    }
+
+    func pumpBothDirections(_ connection: Connection) {
         pumpToUpstream(connection)
         pumpToClient(connection)
     }
@@ -455,6 +510,8 @@ final class Worker {
             switch connection.phase {
             case .detecting:
                 detectionTimedOut(connection)
+            case .sniffing:
+                sniffingTimedOut(connection)
             case .handshaking:
                 counters.add(Stat.handshake(connection.direction, outcome: "timeout"))
                 connection.failureDetail = "no mTLS handshake within \(formatDuration(config.tlsHandshakeTimeout))"
@@ -463,6 +520,11 @@ final class Worker {
                 connection.failureDetail = "no answer within \(formatDuration(config.connectTimeout))"
                 close(connection, end: .connectTimeout, reset: true)
             case .relaying:
+                if let session = connection.http, session.isClosing {
+                    // The lingering close after the last response is over.
+                    close(connection, end: .closed, reset: false)
+                    continue
+                }
                 let idleFor = loop.now &- connection.lastActivity
                 if idleFor >= idleTimeout {
                     let inFlight = connection.toUpstream.bytesInFlight + connection.toClient.bytesInFlight
@@ -520,14 +582,27 @@ final class Worker {
         connection.phase = .closed
         let direction = connection.direction
         counters.add(Stat.closed(direction, end))
-        counters.add(Stat.sent(direction), connection.toUpstream.bytesDelivered)
-        counters.add(Stat.received(direction), connection.toClient.bytesDelivered)
+        counters.add(Stat.sent(direction), connection.bytesSent)
+        counters.add(Stat.received(direction), connection.bytesReceived)
         counters.add(Stat.spliced(direction), connection.toUpstream.bytesSpliced &+ connection.toClient.bytesSpliced)
         connection.toUpstream.releaseResources(pipes: pipes, buffers: buffers)
         connection.toClient.releaseResources(pipes: pipes, buffers: buffers)
+        if let (buffer, _) = connection.early {
+            buffers.release(buffer)
+            connection.early = nil
+        }
+        if let session = connection.http {
+            connection.httpBytes = (session.bytesFromClient, session.bytesToClient)
+            session.release()
+            connection.http = nil
+        }
         if reset {
             try? Socket.setResetOnClose(connection.client)
             if let upstream = connection.upstream { try? Socket.setResetOnClose(upstream) }
+        } else if let tls = connection.tls, tls.isEstablished {
+            // A clean end says so in TLS too (close_notify, best effort: the socket is about to
+            // close), so the peer sidecar sees an end and not a truncation.
+            _ = tls.closeWrite()
         }
         connection.client.close()
         connection.upstream?.close()
@@ -540,26 +615,35 @@ final class Worker {
         if acceptPaused { resumeAccepting() }
     }
 
+    /// One access log line per connection (`kind: tcp`), also for HTTP connections, whose
+    /// requests get their own lines.
     private func logEnd(of connection: Connection, _ end: ConnectionEnd) {
-        let level: LogLevel = end == .closed || end == .idleTimeout ? .info : .warning
-        guard log.isEnabled(level) else { return }
+        guard accessLog.enabled else { return }
         let durationMilliseconds = (loop.now &- connection.openedAt) / 1_000_000
-        var fields: [(String, String)] = [
-            ("dir", connection.direction.rawValue), ("worker", "\(index)"),
-            ("client", "\(connection.clientAddress)"), ("dst", connection.destination.map { "\($0)" } ?? "-"),
-            ("sent", "\(connection.toUpstream.bytesDelivered)"), ("received", "\(connection.toClient.bytesDelivered)"),
-            ("duration_ms", "\(durationMilliseconds)"), ("end", end.rawValue), ("relay", connection.relayMode),
+        var fields: [(String, AccessValue)] = [
+            ("start_time", .string(connection.startTime)), ("kind", .string("tcp")),
+            ("dir", .string(connection.direction.rawValue)), ("worker", .integer(Int64(index))),
+            ("client", .string("\(connection.clientAddress)")), ("dst", .string(connection.destination.map { "\($0)" } ?? "-")),
+            ("protocol", .string(connection.protocolKind.rawValue)),
+            ("sent", .unsigned(connection.bytesSent)), ("received", .unsigned(connection.bytesReceived)),
+            ("duration_ms", .unsigned(durationMilliseconds)), ("end", .string(end.rawValue)),
+            ("relay", .string(connection.protocolKind == .http1 ? "http" : connection.relayMode)),
+            ("response_flags", .string(ResponseFlag(end: end)?.rawValue ?? "-")),
         ]
-        if let detection = connection.detection { fields.append(("detected", detection.rawValue)) }
+        if let detection = connection.detection { fields.append(("detected", .string(detection.rawValue))) }
         if let tls = connection.tls, let peer = tls.peerIdentity {
-            fields.append(("tls", "mtls"))
-            fields.append(("peer", peer.description))
-            if let serial = tls.peerSerial { fields.append(("peer_serial", serial)) }
-            fields.append(("resumed", tls.resumed ? "1" : "0"))
-            fields.append(("tls_path", tls.dataPath))
+            fields.append(("tls", .string("mtls")))
+            fields.append(("peer", .string(peer.description)))
+            if let serial = tls.peerSerial { fields.append(("peer_serial", .string(serial))) }
+            fields.append(("resumed", .string(tls.resumed ? "1" : "0")))
+            fields.append(("tls_path", .string(tls.dataPath)))
         }
-        if let detail = connection.failureDetail { fields.append(("reason", detail)) }
-        log.log(level, "connection", fields)
+        if let decision = connection.decision {
+            fields.append(("decision", .string(decision.isAllowed ? "allow" : "deny")))
+            fields.append(("policy", .string(decision.policyName)))
+        }
+        if let detail = connection.failureDetail { fields.append(("reason", .string(detail))) }
+        accessLog.write(fields)
     }
 }
 

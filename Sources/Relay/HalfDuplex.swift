@@ -95,12 +95,13 @@ public struct HalfDuplex {
     public init() {}
 
     /// Hands the direction bytes already read from its source — a protocol sniffer's first look
-    /// at decrypted data — to be delivered before anything else. Takes `buffer` (from the same
-    /// `BufferPool` later passed to `pump`) and `count` > 0 bytes at its start.
-    public mutating func seed(buffer: UnsafeMutableRawPointer, count: Int) {
+    /// at decrypted data, or what followed an HTTP upgrade — to be delivered before anything else.
+    /// Takes `buffer` (from the same `BufferPool` later passed to `pump`) holding `count` > 0 bytes
+    /// from `offset`.
+    public mutating func seed(buffer: UnsafeMutableRawPointer, offset: Int = 0, count: Int) {
         precondition(count > 0 && bytesInFlight == 0 && self.buffer == nil && pipe == nil, "seeding a direction that already holds bytes")
         self.buffer = buffer
-        bufferOffset = 0
+        bufferOffset = offset
         bytesInFlight = count
     }
 

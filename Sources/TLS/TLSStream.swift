@@ -222,6 +222,7 @@ public final class TLSStream {
             return .failed(fail(TLSFailure(.expired, "resumed session: the peer certificate \(view.logName) expired at \(WallClock.format(view.notAfter))")))
         }
         phase = .established
+        handshakeCompleted = true
         return .done
     }
 
@@ -325,7 +326,12 @@ public final class TLSStream {
         }
     }
 
-    private var isEstablished: Bool {
+    /// The handshake finished at some point (the phase may have failed since).
+    private var handshakeCompleted = false
+
+    /// The handshake is done and nothing has failed since: reads, writes and `closeWrite` are
+    /// allowed.
+    public var isEstablished: Bool {
         if case .established = phase { return true }
         return false
     }
@@ -368,7 +374,8 @@ public final class TLSStream {
     /// The serial number (uppercase hex) of the certificate the peer authenticated with, once the
     /// handshake is done: which of a rotating peer's certificates this connection used.
     public var peerSerial: String? {
-        guard isEstablished, let certificate = SSL_get0_peer_certificate(ssl) else { return nil }
+        // Also after a later failure: the certificate the handshake verified is still the peer's.
+        guard handshakeCompleted, let certificate = SSL_get0_peer_certificate(ssl) else { return nil }
         return CertificateView(pointer: certificate).serial
     }
 

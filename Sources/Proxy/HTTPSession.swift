@@ -1,0 +1,755 @@
+import HTTP
+import LinuxSys
+import Policy
+import Relay
+
+/// One request on an L7 connection, from its head to the end of its response: what the access
+/// log line says about it.
+final class HTTPExchange {
+    let startedAt: UInt64
+    let startTime: String
+    let method: HTTPMethod
+    let authority: String
+    let path: String
+    let version: HTTPVersion
+    /// The client wants the connection kept after this exchange (RFC 9112 §9.3).
+    let requestPersistent: Bool
+    /// Forwarded with its Upgrade field (a WebSocket handshake), or a CONNECT.
+    let upgradeRequested: Bool
+    var decision: Decision?
+    /// A response the proxy gives itself instead of the upstream's; sent in turn.
+    var local: [UInt8]?
+    /// The connection closes after this exchange's response.
+    var closeAfter = false
+    var status: Int?
+    var requestBodyBytes: UInt64 = 0
+    var responseBodyBytes: UInt64 = 0
+    var flag: ResponseFlag?
+    var reason: String?
+
+    init(head: HTTPRequestHead, now: UInt64) {
+        startedAt = now
+        startTime = Clock.timestamp()
+        method = head.method
+        authority = head.authority ?? ""
+        path = head.path
+        version = head.version
+        requestPersistent = HTTPSemantics.isPersistent(version: head.version, headers: head.headers)
+        upgradeRequested = HTTPSemantics.isUpgradeRequest(head) || head.method == .CONNECT
+    }
+
+    /// For a request the parser refused before a head existed.
+    init(refused now: UInt64) {
+        startedAt = now
+        startTime = Clock.timestamp()
+        method = .GET
+        authority = ""
+        path = ""
+        version = .http1_1
+        requestPersistent = false
+        upgradeRequested = false
+    }
+}
+
+/// Bytes read from one end and not yet parsed or forwarded, in a pooled buffer held only while
+/// bytes are in it.
+struct SessionInput {
+    var buffer: UnsafeMutableRawPointer?
+    /// Parsed up to here.
+    var start = 0
+    /// Filled up to here.
+    var end = 0
+
+    var isEmpty: Bool { start == end }
+
+    /// The unparsed bytes as a span for the parser.
+    func withUnparsed<R>(_ body: (Span<UInt8>) -> R) -> R {
+        let bytes = UnsafeBufferPointer<UInt8>(start: buffer!.assumingMemoryBound(to: UInt8.self) + start, count: end - start)
+        return body(bytes.span)
+    }
+}
+
+/// What is waiting to be written to one end, in order: bytes the proxy made (heads, chunk lines,
+/// its own responses) and ranges of the opposite input buffer (body bytes, forwarded as read).
+struct Outbox {
+    enum Segment {
+        case owned([UInt8], sent: Int)
+        /// `[from, to)` of the input buffer of the other direction.
+        case input(from: Int, to: Int)
+    }
+
+    var segments: [Segment] = []
+    var index = 0
+    var bytesQueued = 0
+
+    var isEmpty: Bool { index == segments.count }
+
+    mutating func append(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        segments.append(.owned(bytes, sent: 0))
+        bytesQueued += bytes.count
+    }
+
+    mutating func append(input from: Int, to: Int) {
+        guard to > from else { return }
+        segments.append(.input(from: from, to: to))
+        bytesQueued += to - from
+    }
+
+    /// Writes in order until done or the end would block.
+    mutating func flush(to end: RelayEndpoint, input: UnsafeMutableRawPointer?) -> EndpointWrite {
+        while index < segments.count {
+            let outcome: EndpointWrite
+            switch segments[index] {
+            case .owned(let bytes, let sent):
+                outcome = bytes.withUnsafeBytes { end.write(from: $0.baseAddress! + sent, count: bytes.count - sent) }
+                if case .bytes(let count) = outcome {
+                    bytesQueued -= count
+                    segments[index] = sent + count == bytes.count ? .owned([], sent: 0) : .owned(bytes, sent: sent + count)
+                    if sent + count == bytes.count { index += 1 }
+                }
+            case .input(let from, let to):
+                outcome = end.write(from: input! + from, count: to - from)
+                if case .bytes(let count) = outcome {
+                    bytesQueued -= count
+                    if from + count == to { index += 1 } else { segments[index] = .input(from: from + count, to: to) }
+                }
+            }
+            if case .bytes = outcome { continue }
+            return outcome
+        }
+        segments.removeAll(keepingCapacity: true)
+        index = 0
+        return .bytes(0)
+    }
+}
+
+/// An HTTP/1.1 connection proxied at L7: requests are parsed, checked against the
+/// AuthorizationPolicies (inbound), normalized and forwarded; responses are parsed and forwarded
+/// in order, with the proxy's own responses (403, 400, 503) slotted in where their requests were.
+/// Every exchange gets an access log line. The worker drives the two directions with `pumpRequests`
+/// and `pumpResponses` as their ends become ready; after an accepted Upgrade or CONNECT the
+/// session hands over to the byte relay (`.tunnel`).
+final class HTTPSession {
+    enum Outcome: Equatable {
+        /// Waiting for the readiness in the direction's `waitingFor`.
+        case blocked
+        /// The connection is done: close it normally (FIN sent where needed).
+        case finished
+        /// Reset both ends: `clientFailed` says which end broke.
+        case failed(clientFailed: Bool, detail: String)
+        /// Switch to the byte relay: the ends agreed on a tunnel.
+        case tunnel
+    }
+
+    let direction: TrafficDirection
+    private let client: RelayEndpoint
+    private let upstream: RelayEndpoint?
+    private let authorize: ((HTTPRequestHead) -> Decision)?
+    private let log: (HTTPExchange) -> Void
+    private let buffers: BufferPool
+
+    private var requests = HTTPMessageParser(.request)
+    private var responses = HTTPMessageParser(.response)
+    var requestInput = SessionInput()
+    var responseInput = SessionInput()
+    private var toUpstream = Outbox()
+    private var toClient = Outbox()
+
+    /// Requests in order; the first is the one whose response comes next.
+    private var exchanges: [HTTPExchange] = []
+    /// The exchange whose request body is being read.
+    private var reading: HTTPExchange?
+    private var requestFraming: HTTPBodyFraming = .none
+    private var discardRequestBody = false
+    /// The exchange whose response is being forwarded.
+    private var responding: HTTPExchange?
+    private var responseFraming: HTTPBodyFraming = .none
+    /// No more requests are read (the last one asked to close, or was refused).
+    private var requestsDone = false
+    private var clientEnded = false
+    private var upstreamEnded = false
+    /// The response direction sent its last byte and half-closed the client.
+    private var closing = false
+    /// Why the upstream is unusable, when it is (every request then gets a 503).
+    private let upstreamFailure: String?
+    private var upstreamWriteShut = false
+    private var tunnelAgreed = false
+
+    private(set) var requestWait: HalfDuplex.Wait = .nothing
+    private(set) var responseWait: HalfDuplex.Wait = .nothing
+    /// Bytes received from the client and sent to it (for the connection's log line).
+    private(set) var bytesFromClient: UInt64 = 0
+    private(set) var bytesToClient: UInt64 = 0
+    private(set) var requestsSeen = 0
+
+    /// Pipelined requests read ahead of their responses, at most.
+    static let maximumInFlight = 32
+
+    init(
+        direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
+        buffers: BufferPool, authorize: ((HTTPRequestHead) -> Decision)?, log: @escaping (HTTPExchange) -> Void
+    ) {
+        self.direction = direction
+        self.client = client
+        self.upstream = upstream
+        self.upstreamFailure = upstreamFailure
+        self.buffers = buffers
+        self.authorize = authorize
+        self.log = log
+    }
+
+    /// Seeds the request direction with bytes already read from the client (a sniffer's look at
+    /// decrypted data). Takes the pooled buffer.
+    func seedRequests(buffer: UnsafeMutableRawPointer, count: Int) {
+        requestInput = SessionInput(buffer: buffer, start: 0, end: count)
+        bytesFromClient &+= UInt64(count)
+    }
+
+    /// Returns pooled buffers; call once when the connection ends (not after `.tunnel`, whose
+    /// buffers move to the relay).
+    func release() {
+        if let buffer = requestInput.buffer { buffers.release(buffer) }
+        if let buffer = responseInput.buffer { buffers.release(buffer) }
+        requestInput = SessionInput()
+        responseInput = SessionInput()
+    }
+
+    /// What is being waited for, for the idle/header timeout: true while a request head has
+    /// started and not finished.
+    var requestHeadInProgress: Bool { requests.waitingFor == .head(firstByteSeen: true) }
+
+    // MARK: - Requests: client → upstream
+
+    /// Reads, parses, decides and forwards requests until an end would block.
+    func pumpRequests(budget: Int) -> Outcome {
+        var reads = 0
+        while true {
+            if let upstream, !toUpstream.isEmpty {
+                switch toUpstream.flush(to: upstream, input: requestInput.buffer) {
+                case .bytes: break
+                case .wait(let readable):
+                    requestWait = readable ? .destinationReadable : .destinationWritable
+                    return .blocked
+                case .failed(let failure):
+                    return .failed(clientFailed: false, detail: "writing to the upstream: \(failure)")
+                }
+            } else if upstream == nil {
+                toUpstream = Outbox()
+            }
+            if requestInput.isEmpty, toUpstream.isEmpty { releaseInput(&requestInput) }
+            if tunnelAgreed { return .tunnel }
+            if closing { return .blocked }
+            if !requestInput.isEmpty, !requestsDone || reading != nil {
+                if let outcome = parseRequest() { return outcome }
+                continue
+            }
+            if requests.waitingFor == .upgradeDecision || (requestsDone && reading == nil) {
+                requestWait = .nothing
+                if clientEnded, !upstreamWriteShut { return forwardClientEnd() }
+                return .blocked
+            }
+            if exchanges.count >= Self.maximumInFlight {
+                requestWait = .nothing // resumed when a response completes
+                return .blocked
+            }
+            if clientEnded { return forwardClientEnd() }
+            if reads == budget {
+                requestWait = .nothing
+                return .blocked
+            }
+            reads += 1
+            switch read(from: client, into: &requestInput) {
+            case .bytes(let count, _, let ended):
+                bytesFromClient &+= UInt64(count)
+                if ended { clientEnded = true }
+            case .end:
+                clientEnded = true
+                if case .truncated(let error) = requests.endOfInput(), let exchange = reading {
+                    exchange.reason = "the client closed inside the request: \(error.detail)"
+                    exchange.flag = .downstreamTermination
+                }
+            case .wait(let writable):
+                requestWait = writable ? .sourceWritable : .sourceReadable
+                return .blocked
+            case .failed(let failure):
+                return .failed(clientFailed: true, detail: "reading from the client: \(failure)")
+            }
+        }
+    }
+
+    /// The client ended its side: pass the FIN on once everything before it was forwarded.
+    private func forwardClientEnd() -> Outcome {
+        requestWait = .nothing
+        guard let upstream, !upstreamWriteShut, toUpstream.isEmpty else { return .blocked }
+        switch upstream.closeWrite() {
+        case .bytes:
+            upstreamWriteShut = true
+        case .wait(let readable):
+            requestWait = readable ? .destinationReadable : .destinationWritable
+        case .failed(let failure):
+            return .failed(clientFailed: false, detail: "ending the upstream's request stream: \(failure)")
+        }
+        return .blocked
+    }
+
+    /// One parser event for the request direction; nil to continue.
+    private func parseRequest() -> Outcome? {
+        let base = requestInput.start
+        let event = requestInput.withUnparsed { requests.parse($0) }
+        switch event {
+        case .needMoreInput(let consumed):
+            requestInput.start += consumed
+            if consumed == 0, requests.waitingFor != .upgradeDecision {
+                // Nothing consumable (closed parser): drop what is left.
+                requestInput.start = requestInput.end
+            }
+        case .requestHead(let head, let framing, let consumed):
+            requestInput.start += consumed
+            requestsSeen += 1
+            accept(head, framing: framing)
+        case .body(let offset, let count, let consumed):
+            requestInput.start += consumed
+            reading?.requestBodyBytes &+= UInt64(count)
+            if !discardRequestBody {
+                if requestFraming == .chunked {
+                    var line: [UInt8] = []
+                    HTTPSerializer.chunkHeader(size: count, into: &line)
+                    toUpstream.append(line)
+                    toUpstream.append(input: base + offset, to: base + offset + count)
+                    var end: [UInt8] = []
+                    HTTPSerializer.chunkEnd(into: &end)
+                    toUpstream.append(end)
+                } else {
+                    toUpstream.append(input: base + offset, to: base + offset + count)
+                }
+            }
+        case .messageEnd(let trailers, let consumed):
+            requestInput.start += consumed
+            if !discardRequestBody, requestFraming == .chunked {
+                var last: [UInt8] = []
+                HTTPSerializer.lastChunk(trailers: trailers, into: &last)
+                toUpstream.append(last)
+            }
+            if let exchange = reading, exchange.closeAfter { requestsDone = true }
+            reading = nil
+            discardRequestBody = false
+        case .tunnel:
+            tunnelAgreed = true
+            return .tunnel
+        case .responseHead:
+            preconditionFailure("a request parser reported a response head")
+        case .failure(let error):
+            // The rest of the input cannot be framed: answer in turn, then close.
+            let exchange = reading ?? HTTPExchange(refused: 0)
+            exchange.flag = .badRequest
+            exchange.reason = "bad request: \(error.reason): \(error.detail)"
+            exchange.local = localResponse(status: error.status, body: "bad request: \(error.reason)\n", reason: exchange.reason!, close: true)
+            exchange.closeAfter = true
+            if reading == nil { exchanges.append(exchange) }
+            reading = nil
+            requestsDone = true
+            requestInput.start = requestInput.end
+        }
+        return nil
+    }
+
+    /// A complete request head: authorize, then forward it or queue the proxy's own answer.
+    private func accept(_ head: HTTPRequestHead, framing: HTTPBodyFraming) {
+        let exchange = HTTPExchange(head: head, now: Clock.monotonicNanoseconds())
+        exchanges.append(exchange)
+        reading = framing == .none ? nil : exchange
+        requestFraming = framing
+        discardRequestBody = false
+        if !exchange.requestPersistent { exchange.closeAfter = true }
+        if reading == nil, exchange.closeAfter { requestsDone = true }
+
+        if let authorize {
+            let decision = authorize(head)
+            exchange.decision = decision
+            if !decision.isAllowed {
+                refuse(exchange, framing: framing, head: head, decision: decision)
+                return
+            }
+        }
+        if let upstreamFailure {
+            exchange.flag = .upstreamConnectionFailure
+            exchange.reason = "upstream connect failed: \(upstreamFailure)"
+            exchange.local = localResponse(status: 503, body: "upstream connect error: \(upstreamFailure)\n", reason: exchange.reason!, close: true)
+            exchange.closeAfter = true
+            discardRequestBody = true
+            if reading == nil { requestsDone = true }
+            return
+        }
+        var forwarded = head
+        HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: exchange.upgradeRequested && head.method != .CONNECT)
+        var bytes: [UInt8] = []
+        HTTPSerializer.requestHead(forwarded, framing: framing, into: &bytes)
+        toUpstream.append(bytes)
+        responses.expectResponse(to: head.method, upgradeRequested: exchange.upgradeRequested && head.method != .CONNECT)
+    }
+
+    /// Answers a refused request with 403 (400 for a malformed path) in its turn. Its body, if
+    /// any, is read and dropped; a client waiting for 100-continue is answered and the connection
+    /// closed, since whether it still sends the body cannot be known.
+    private func refuse(_ exchange: HTTPExchange, framing: HTTPBodyFraming, head: HTTPRequestHead, decision: Decision) {
+        exchange.flag = .denied
+        let malformed = decision.reason == .malformedPath
+        exchange.reason = malformed ? "malformed path" : "denied by \(decision.policyName)"
+        if HTTPSemantics.expectation(of: head) == .continue100 { exchange.closeAfter = true }
+        exchange.local = localResponse(
+            status: malformed ? 400 : 403, body: malformed ? "bad request: malformed path\n" : "RBAC: access denied",
+            reason: exchange.reason!, close: exchange.closeAfter
+        )
+        discardRequestBody = true
+        if exchange.closeAfter {
+            requestsDone = true
+            reading = nil
+        }
+    }
+
+    /// A response the proxy writes itself, saying why in `x-weft-reason`.
+    private func localResponse(status: Int, body: String, reason: String, close: Bool) -> [UInt8] {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/plain")
+        headers.add(name: "x-weft-reason", value: Self.headerSafe(reason))
+        if close { headers.add(name: "connection", value: "close") }
+        var bytes: [UInt8] = []
+        HTTPSerializer.responseHead(
+            HTTPResponseHead(version: .http1_1, status: status, reason: Self.reasonPhrase(status), headers: headers),
+            framing: .contentLength(UInt64(body.utf8.count)), into: &bytes
+        )
+        bytes += Array(body.utf8)
+        return bytes
+    }
+
+    /// A reason text fit for a field value: visible ASCII and spaces only.
+    private static func headerSafe(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value >= 0x20 && $0.value < 0x7f ? $0 : "?" }).prefix(300))
+    }
+
+    private static func reasonPhrase(_ status: Int) -> String {
+        switch status {
+        case 400: return "Bad Request"
+        case 403: return "Forbidden"
+        case 408: return "Request Timeout"
+        case 413: return "Content Too Large"
+        case 414: return "URI Too Long"
+        case 417: return "Expectation Failed"
+        case 431: return "Request Header Fields Too Large"
+        case 501: return "Not Implemented"
+        case 502: return "Bad Gateway"
+        case 503: return "Service Unavailable"
+        case 505: return "HTTP Version Not Supported"
+        default: return "Error"
+        }
+    }
+
+    // MARK: - Responses: upstream → client
+
+    /// Forwards responses (and the proxy's own, in turn) until an end would block.
+    func pumpResponses(budget: Int) -> Outcome {
+        var reads = 0
+        while true {
+            if !toClient.isEmpty {
+                switch toClient.flush(to: client, input: responseInput.buffer) {
+                case .bytes: break
+                case .wait(let readable):
+                    responseWait = readable ? .destinationReadable : .destinationWritable
+                    return .blocked
+                case .failed(let failure):
+                    return .failed(clientFailed: true, detail: "writing to the client: \(failure)")
+                }
+            }
+            if responseInput.isEmpty { releaseInput(&responseInput) }
+            if closing { return finishClosing() }
+            if tunnelAgreed { return .tunnel }
+            // The proxy's own answer is next.
+            if responding == nil, let first = exchanges.first, let local = first.local {
+                toClient.append(local)
+                bytesToClient &+= UInt64(local.count)
+                first.status = Self.status(of: local)
+                complete(first)
+                continue
+            }
+            if !responseInput.isEmpty {
+                if let outcome = parseResponse() { return outcome }
+                continue
+            }
+            if upstreamEnded || upstream == nil {
+                if let outcome = upstreamGone() { return outcome }
+                continue
+            }
+            if reads == budget {
+                responseWait = .nothing
+                return .blocked
+            }
+            reads += 1
+            switch read(from: upstream!, into: &responseInput) {
+            case .bytes(_, _, let ended):
+                if ended { upstreamEnded = true }
+            case .end:
+                upstreamEnded = true
+            case .wait(let writable):
+                responseWait = writable ? .sourceWritable : .sourceReadable
+                return .blocked
+            case .failed(let failure):
+                if let exchange = responding ?? exchanges.first(where: { $0.local == nil }) {
+                    exchange.flag = .upstreamTermination
+                    exchange.reason = "the upstream failed: \(failure)"
+                    if responding == nil, exchange.status == nil {
+                        // Nothing of its response reached the client yet: answer 502 in its place.
+                        exchange.local = localResponse(status: 502, body: "upstream reset before responding\n", reason: exchange.reason!, close: true)
+                        exchange.closeAfter = true
+                        requestsDone = true
+                        upstreamEnded = true
+                        continue
+                    }
+                    complete(exchange)
+                }
+                return .failed(clientFailed: false, detail: "reading from the upstream: \(failure)")
+            }
+        }
+    }
+
+    /// One parser event for the response direction; nil to continue.
+    private func parseResponse() -> Outcome? {
+        let base = responseInput.start
+        let event = responseInput.withUnparsed { responses.parse($0) }
+        switch event {
+        case .needMoreInput(let consumed):
+            responseInput.start += consumed
+            if consumed == 0 { responseInput.start = responseInput.end }
+        case .responseHead(let head, let framing, let consumed):
+            responseInput.start += consumed
+            guard let exchange = exchanges.first(where: { $0.local == nil }) else {
+                return .failed(clientFailed: false, detail: "the upstream sent a response nobody asked for")
+            }
+            let tunnel = framing == .tunnel
+            if exchange.upgradeRequested {
+                requests.resolveUpgrade(accepted: tunnel)
+            }
+            var forwarded = head
+            HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: tunnel && head.status == 101)
+            if head.status < 200, !tunnel {
+                var bytes: [UInt8] = []
+                HTTPSerializer.responseHead(forwarded, framing: .none, into: &bytes)
+                toClient.append(bytes)
+                bytesToClient &+= UInt64(bytes.count)
+                return nil
+            }
+            exchange.status = head.status
+            responding = exchange
+            responseFraming = framing
+            // RFC 9112 §9.3: both sides must want persistence, and a body delimited by the
+            // upstream closing can only reach the client delimited the same way.
+            let keepAlive = !tunnel && !exchange.closeAfter && exchange.requestPersistent && framing != .untilClose
+                && HTTPSemantics.isPersistent(version: head.version, headers: head.headers)
+            if !keepAlive, !tunnel {
+                exchange.closeAfter = true
+                requestsDone = true
+                forwarded.headers.add(name: "Connection", value: "close")
+            }
+            var bytes: [UInt8] = []
+            HTTPSerializer.responseHead(forwarded, framing: framing, into: &bytes)
+            toClient.append(bytes)
+            bytesToClient &+= UInt64(bytes.count)
+            if tunnel {
+                complete(exchange)
+                tunnelAgreed = true
+            } else if framing == .none {
+                finishResponse()
+            }
+        case .body(let offset, let count, let consumed):
+            responseInput.start += consumed
+            responding?.responseBodyBytes &+= UInt64(count)
+            bytesToClient &+= UInt64(count)
+            if responseFraming == .chunked {
+                var line: [UInt8] = []
+                HTTPSerializer.chunkHeader(size: count, into: &line)
+                toClient.append(line)
+                toClient.append(input: base + offset, to: base + offset + count)
+                var end: [UInt8] = []
+                HTTPSerializer.chunkEnd(into: &end)
+                toClient.append(end)
+            } else {
+                toClient.append(input: base + offset, to: base + offset + count)
+            }
+        case .messageEnd(let trailers, let consumed):
+            responseInput.start += consumed
+            if responseFraming == .chunked {
+                var last: [UInt8] = []
+                HTTPSerializer.lastChunk(trailers: trailers, into: &last)
+                toClient.append(last)
+            }
+            finishResponse()
+        case .tunnel:
+            tunnelAgreed = true
+        case .requestHead:
+            preconditionFailure("a response parser reported a request head")
+        case .failure(let error):
+            guard let exchange = exchanges.first(where: { $0.local == nil }) else {
+                return .failed(clientFailed: false, detail: "the upstream sent an invalid response: \(error)")
+            }
+            exchange.flag = .upstreamTermination
+            exchange.reason = "invalid response from the upstream: \(error.reason): \(error.detail)"
+            if responding == nil {
+                exchange.local = localResponse(status: 502, body: "bad gateway: \(error.reason)\n", reason: exchange.reason!, close: true)
+                exchange.closeAfter = true
+                requestsDone = true
+                responseInput.start = responseInput.end
+                upstreamEnded = true
+                return nil
+            }
+            complete(exchange)
+            return .failed(clientFailed: false, detail: exchange.reason!)
+        }
+        return nil
+    }
+
+    /// The response being forwarded is complete.
+    private func finishResponse() {
+        guard let exchange = responding else { return }
+        responding = nil
+        complete(exchange)
+    }
+
+    /// Logs an exchange and removes it from the queue; the connection starts closing after it if
+    /// it asked to.
+    private func complete(_ exchange: HTTPExchange) {
+        if let index = exchanges.firstIndex(where: { $0 === exchange }) { exchanges.remove(at: index) }
+        log(exchange)
+        if exchange.closeAfter { closing = true }
+    }
+
+    /// The upstream closed (or was never there): finish what can be finished.
+    private func upstreamGone() -> Outcome? {
+        if let exchange = responding {
+            switch responses.endOfInput() {
+            case .messageEnd, .clean:
+                finishResponse()
+                exchange.closeAfter = true
+                closing = true
+                return nil
+            case .truncated(let error):
+                exchange.flag = .upstreamTermination
+                exchange.reason = "the upstream closed inside the response: \(error.detail)"
+                complete(exchange)
+                return .failed(clientFailed: false, detail: exchange.reason!)
+            }
+        }
+        if let exchange = exchanges.first(where: { $0.local == nil }), upstream != nil {
+            // Requests sent, no response started: answer 503 for the first, then close.
+            exchange.flag = .upstreamTermination
+            exchange.reason = "the upstream closed before responding"
+            exchange.local = localResponse(status: 503, body: "upstream closed before responding\n", reason: exchange.reason!, close: true)
+            exchange.closeAfter = true
+            requestsDone = true
+            return nil
+        }
+        if exchanges.isEmpty {
+            if requestsDone || clientEnded || upstream != nil {
+                closing = true
+                return nil
+            }
+            // No upstream at all: wait for the client's requests to answer them.
+            responseWait = .nothing
+            return .blocked
+        }
+        responseWait = .nothing
+        return .blocked
+    }
+
+    /// After the last response: FIN to the client, then wait for its end (reading and dropping
+    /// what it still sends) so that closing does not reset unread responses away.
+    private func finishClosing() -> Outcome {
+        guard toClient.isEmpty else { return .blocked }
+        if !clientWriteShut {
+            switch client.closeWrite() {
+            case .bytes: clientWriteShut = true
+            case .wait(let readable):
+                responseWait = readable ? .destinationReadable : .destinationWritable
+                return .blocked
+            case .failed:
+                return .finished
+            }
+        }
+        if clientEnded { return .finished }
+        // Drain: the worker's timer bounds this (lingering close).
+        var scratch = SessionInput()
+        while true {
+            switch read(from: client, into: &scratch) {
+            case .bytes(_, _, let ended):
+                scratch.start = scratch.end
+                if ended { return .finished }
+            case .end, .failed:
+                releaseInput(&scratch)
+                return .finished
+            case .wait(let writable):
+                releaseInput(&scratch)
+                requestWait = writable ? .sourceWritable : .sourceReadable
+                responseWait = .nothing
+                return .blocked
+            }
+        }
+    }
+
+    private var clientWriteShut = false
+
+    /// The proxy's own response is next in line: the response direction can make progress
+    /// without any upstream event.
+    var responsesReady: Bool { responding == nil && exchanges.first?.local != nil }
+
+    /// Whether the session is lingering after its last response (the worker bounds the wait).
+    var isClosing: Bool { closing }
+
+    // MARK: - Tunnel hand-over
+
+    /// After `.tunnel`: the bytes read past the handshake in each direction, for the byte relay
+    /// (`HalfDuplex.seed`). The buffers move to the caller.
+    func takeTunnelLeftovers() -> (toUpstream: (UnsafeMutableRawPointer, Int, Int)?, toClient: (UnsafeMutableRawPointer, Int, Int)?) {
+        func take(_ input: inout SessionInput) -> (UnsafeMutableRawPointer, Int, Int)? {
+            guard let buffer = input.buffer else { return nil }
+            let leftover = input.isEmpty ? nil : (buffer, input.start, input.end - input.start)
+            if leftover == nil { buffers.release(buffer) }
+            input = SessionInput()
+            return leftover
+        }
+        return (take(&requestInput), take(&responseInput))
+    }
+
+    /// Whether everything the proxy wrote for the handshake has reached both ends.
+    var outboxesEmpty: Bool { toUpstream.isEmpty && toClient.isEmpty }
+
+    // MARK: - Reading
+
+    private func read(from end: RelayEndpoint, into input: inout SessionInput) -> EndpointRead {
+        if input.buffer == nil { input.buffer = buffers.acquire() }
+        if input.isEmpty {
+            input.start = 0
+            input.end = 0
+        } else if input.end == buffers.bufferSize {
+            // Full with a partial section at its end: the parser buffered everything before
+            // `start`, so move the rest to the front.
+            let remaining = input.end - input.start
+            input.buffer!.copyMemory(from: input.buffer! + input.start, byteCount: remaining)
+            input.start = 0
+            input.end = remaining
+        }
+        let outcome = end.read(into: input.buffer! + input.end, count: buffers.bufferSize - input.end)
+        if case .bytes(let count, _, _) = outcome { input.end += count }
+        return outcome
+    }
+
+    private func releaseInput(_ input: inout SessionInput) {
+        guard let buffer = input.buffer, input.isEmpty else { return }
+        buffers.release(buffer)
+        input = SessionInput()
+    }
+
+    private static func status(of response: [UInt8]) -> Int {
+        // "HTTP/1.1 403 ..." — the proxy's own responses always have this shape.
+        guard response.count >= 12 else { return 0 }
+        return response[9...11].reduce(0) { $0 * 10 + Int($1 - 48) }
+    }
+}

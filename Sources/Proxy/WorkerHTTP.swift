@@ -1,0 +1,149 @@
+import HTTP
+import LinuxSys
+import Policy
+import Relay
+
+/// A parsed header block as the policy engine reads it (`request.headers[...]` conditions).
+struct PolicyHeaderView: AuthorizationHeaderFields {
+    let headers: HTTPHeaders
+
+    func authorizationValue(ofField name: String) -> Substring.UTF8View? {
+        let values = headers.values(for: name)
+        guard !values.isEmpty else { return nil }
+        // RFC 9110 §5.3: a field sent on several lines means the comma-joined list.
+        let joined = values.count == 1 ? values[0] : values.joined(separator: ",")
+        let trimmed = joined.drop { $0 == " " || $0 == "\t" }
+        var end = trimmed.endIndex
+        while end > trimmed.startIndex, trimmed[trimmed.index(before: end)] == " " || trimmed[trimmed.index(before: end)] == "\t" {
+            end = trimmed.index(before: end)
+        }
+        return trimmed[..<end].utf8
+    }
+}
+
+extension Worker {
+    /// Starts proxying an HTTP/1 connection at L7. Without an upstream (it could not be reached)
+    /// every request is answered with 503 and the reason.
+    func startHTTPSession(_ connection: Connection, upstreamFailure: String?) {
+        connection.phase = .relaying
+        if let tls = connection.tls {
+            let channel = TLSChannel(tls)
+            if connection.tlsOnClientSide {
+                connection.clientEnd = .secure(channel, over: connection.client)
+            } else if let upstream = connection.upstream {
+                connection.upstreamEnd = .secure(channel, over: upstream)
+            }
+        }
+        if connection.upstreamEnd == nil, let upstream = connection.upstream { connection.upstreamEnd = .socket(upstream) }
+
+        // Context for the per-request decisions and log lines, built once per connection.
+        let direction = connection.direction
+        let client = "\(connection.clientAddress)"
+        let destination = connection.destination.map { "\($0)" } ?? "-"
+        let peer = connection.tls?.peerIdentity?.description
+        let worker = index
+        let accessLog = self.accessLog
+        var authorize: ((HTTPRequestHead) -> Decision)?
+        if direction == .inbound, !authorizer.isEmpty {
+            let authorizer = self.authorizer
+            let attributes = connectionAttributes(connection)
+            authorize = { [unowned self] head in
+                let decision = authorizer.evaluate(request: RequestAttributes(
+                    connection: attributes, method: Substring(head.method.rawValue), path: Substring(head.path),
+                    authority: Substring(head.authority ?? ""), headers: PolicyHeaderView(headers: head.headers)
+                ))
+                self.countDecision(decision)
+                return decision
+            }
+        }
+        let session = HTTPSession(
+            direction: direction, client: connection.clientEnd, upstream: connection.upstreamEnd, upstreamFailure: upstreamFailure,
+            buffers: buffers, authorize: authorize
+        ) { [loop] exchange in
+            guard accessLog.enabled else { return }
+            var fields: [(String, AccessValue)] = [
+                ("start_time", .string(exchange.startTime)), ("kind", .string("http")), ("dir", .string(direction.rawValue)),
+                ("worker", .integer(Int64(worker))), ("client", .string(client)), ("dst", .string(destination)),
+                ("peer", peer.map { .string($0) } ?? .null),
+                ("method", .string(exchange.method.rawValue)), ("authority", .string(exchange.authority)),
+                ("path", .string(exchange.path)), ("protocol", .string(exchange.version.description)),
+                ("status", exchange.status.map { .integer(Int64($0)) } ?? .null),
+                ("request_bytes", .unsigned(exchange.requestBodyBytes)), ("response_bytes", .unsigned(exchange.responseBodyBytes)),
+                ("duration_ms", .unsigned((loop.now &- exchange.startedAt) / 1_000_000)),
+                ("response_flags", .string(exchange.flag?.rawValue ?? "-")),
+            ]
+            if let decision = exchange.decision {
+                fields.append(("decision", .string(decision.isAllowed ? "allow" : "deny")))
+                fields.append(("policy", .string(decision.policyName)))
+            }
+            if let reason = exchange.reason { fields.append(("reason", .string(reason))) }
+            accessLog.write(fields)
+        }
+        if let (buffer, count) = connection.early {
+            connection.early = nil
+            if count > 0 { session.seedRequests(buffer: buffer, count: count) } else { buffers.release(buffer) }
+        }
+        connection.http = session
+        loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
+        driveHTTP(connection, session, requests: true, responses: true)
+    }
+
+    /// Runs the session's directions that can make progress, then acts on how they stopped.
+    func driveHTTP(_ connection: Connection, _ session: HTTPSession, requests: Bool, responses: Bool) {
+        var runRequests = requests
+        var runResponses = responses
+        // A request direction can unblock the response direction (the proxy's own answer is next)
+        // and the other way round (a completed response makes room for pipelined requests), so
+        // they are run in turn until neither has anything to do without new readiness.
+        for _ in 0..<4 where runRequests || runResponses {
+            if runRequests {
+                guard settleHTTP(connection, session.pumpRequests(budget: pumpBudget)) else { return }
+            }
+            if runResponses || session.responsesReady {
+                guard settleHTTP(connection, session.pumpResponses(budget: pumpBudget)) else { return }
+            }
+            runResponses = session.responsesReady
+            runRequests = session.requestWait == .nothing && !session.isClosing
+        }
+        if session.isClosing, connection.lingerStarted == 0 {
+            // Bound the lingering close: the client has two seconds to send its FIN.
+            connection.lingerStarted = loop.now
+            loop.timers.schedule(connection.slot + 1, at: loop.now + 2_000_000_000)
+        }
+    }
+
+    /// Acts on a session outcome; false when the connection is gone or changed mode.
+    private func settleHTTP(_ connection: Connection, _ outcome: HTTPSession.Outcome) -> Bool {
+        switch outcome {
+        case .blocked:
+            return true
+        case .finished:
+            close(connection, end: .closed, reset: false)
+            return false
+        case .failed(let clientFailed, let detail):
+            connection.failureDetail = detail
+            close(connection, end: clientFailed ? .clientReset : .upstreamReset, reset: true)
+            return false
+        case .tunnel:
+            guard let session = connection.http, session.outboxesEmpty else { return true }
+            becomeTunnel(connection, session)
+            return false
+        }
+    }
+
+    /// An accepted Upgrade (WebSocket) or CONNECT: from here the connection is a byte relay; the
+    /// bytes each side sent past the handshake go first.
+    private func becomeTunnel(_ connection: Connection, _ session: HTTPSession) {
+        let leftovers = session.takeTunnelLeftovers()
+        connection.httpBytes = (session.bytesFromClient, session.bytesToClient)
+        connection.http = nil
+        if let (buffer, offset, count) = leftovers.toUpstream { connection.toUpstream.seed(buffer: buffer, offset: offset, count: count) }
+        if let (buffer, offset, count) = leftovers.toClient { connection.toClient.seed(buffer: buffer, offset: offset, count: count) }
+        pumpBothDirections(connection)
+    }
+
+    /// Counts a policy decision by the policy that made it.
+    func countDecision(_ decision: Decision) {
+        policyCounters.add(Stat.policySlot(decision, policyCount: authorizer.policies.count))
+    }
+}
