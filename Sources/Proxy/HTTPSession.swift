@@ -64,7 +64,11 @@ struct SessionInput {
 
     /// The unparsed bytes as a span for the parser.
     func withUnparsed<R>(_ body: (Span<UInt8>) -> R) -> R {
-        let bytes = UnsafeBufferPointer<UInt8>(start: buffer!.assumingMemoryBound(to: UInt8.self) + start, count: end - start)
+        guard let buffer else {
+            // No bytes held (the parser is asked for an event it owes without new input).
+            return UnsafeBufferPointer<UInt8>(start: nil, count: 0).withMemoryRebound(to: UInt8.self) { body($0.span) }
+        }
+        let bytes = UnsafeBufferPointer<UInt8>(start: buffer.assumingMemoryBound(to: UInt8.self) + start, count: end - start)
         return body(bytes.span)
     }
 }
@@ -148,6 +152,8 @@ final class HTTPSession {
     private let authorize: ((HTTPRequestHead) -> Decision)?
     private let log: (HTTPExchange) -> Void
     private let buffers: BufferPool
+    /// The worker loop's time of the current wakeup (what access log durations are measured in).
+    private let now: () -> UInt64
 
     private var requests = HTTPMessageParser(.request)
     private var responses = HTTPMessageParser(.response)
@@ -175,6 +181,13 @@ final class HTTPSession {
     private let upstreamFailure: String?
     private var upstreamWriteShut = false
     private var tunnelAgreed = false
+    /// The parser may have an event without new input (a message whose last byte was just
+    /// consumed ends on the next call): parse again before reading.
+    private var requestEventPending = false
+    private var responseEventPending = false
+    /// The upstream answered an upgrade request before the request itself was fully read; the
+    /// request parser learns the answer when it reaches the decision.
+    private var pendingUpgrade: Bool?
 
     private(set) var requestWait: HalfDuplex.Wait = .nothing
     private(set) var responseWait: HalfDuplex.Wait = .nothing
@@ -188,8 +201,9 @@ final class HTTPSession {
 
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
-        buffers: BufferPool, authorize: ((HTTPRequestHead) -> Decision)?, log: @escaping (HTTPExchange) -> Void
+        buffers: BufferPool, now: @escaping () -> UInt64, authorize: ((HTTPRequestHead) -> Decision)?, log: @escaping (HTTPExchange) -> Void
     ) {
+        self.now = now
         self.direction = direction
         self.client = client
         self.upstream = upstream
@@ -240,7 +254,12 @@ final class HTTPSession {
             if requestInput.isEmpty, toUpstream.isEmpty { releaseInput(&requestInput) }
             if tunnelAgreed { return .tunnel }
             if closing { return .blocked }
-            if !requestInput.isEmpty, !requestsDone || reading != nil {
+            if requests.waitingFor == .upgradeDecision, let accepted = pendingUpgrade {
+                pendingUpgrade = nil
+                requests.resolveUpgrade(accepted: accepted)
+                requestEventPending = true
+            }
+            if !requestInput.isEmpty || requestEventPending, !requestsDone || reading != nil {
                 if let outcome = parseRequest() { return outcome }
                 continue
             }
@@ -297,10 +316,12 @@ final class HTTPSession {
     private func parseRequest() -> Outcome? {
         let base = requestInput.start
         let event = requestInput.withUnparsed { requests.parse($0) }
+        requestEventPending = true
         switch event {
         case .needMoreInput(let consumed):
+            requestEventPending = false
             requestInput.start += consumed
-            if consumed == 0, requests.waitingFor != .upgradeDecision {
+            if consumed == 0, !requestInput.isEmpty, requests.waitingFor != .upgradeDecision {
                 // Nothing consumable (closed parser): drop what is left.
                 requestInput.start = requestInput.end
             }
@@ -340,8 +361,9 @@ final class HTTPSession {
         case .responseHead:
             preconditionFailure("a request parser reported a response head")
         case .failure(let error):
+            requestEventPending = false
             // The rest of the input cannot be framed: answer in turn, then close.
-            let exchange = reading ?? HTTPExchange(refused: 0)
+            let exchange = reading ?? HTTPExchange(refused: now())
             exchange.flag = .badRequest
             exchange.reason = "bad request: \(error.reason): \(error.detail)"
             exchange.local = localResponse(status: error.status, body: "bad request: \(error.reason)\n", reason: exchange.reason!, close: true)
@@ -356,7 +378,7 @@ final class HTTPSession {
 
     /// A complete request head: authorize, then forward it or queue the proxy's own answer.
     private func accept(_ head: HTTPRequestHead, framing: HTTPBodyFraming) {
-        let exchange = HTTPExchange(head: head, now: Clock.monotonicNanoseconds())
+        let exchange = HTTPExchange(head: head, now: now())
         exchanges.append(exchange)
         reading = framing == .none ? nil : exchange
         requestFraming = framing
@@ -472,7 +494,7 @@ final class HTTPSession {
                 complete(first)
                 continue
             }
-            if !responseInput.isEmpty {
+            if !responseInput.isEmpty || responseEventPending {
                 if let outcome = parseResponse() { return outcome }
                 continue
             }
@@ -516,8 +538,10 @@ final class HTTPSession {
     private func parseResponse() -> Outcome? {
         let base = responseInput.start
         let event = responseInput.withUnparsed { responses.parse($0) }
+        responseEventPending = true
         switch event {
         case .needMoreInput(let consumed):
+            responseEventPending = false
             responseInput.start += consumed
             if consumed == 0 { responseInput.start = responseInput.end }
         case .responseHead(let head, let framing, let consumed):
@@ -526,8 +550,13 @@ final class HTTPSession {
                 return .failed(clientFailed: false, detail: "the upstream sent a response nobody asked for")
             }
             let tunnel = framing == .tunnel
-            if exchange.upgradeRequested {
-                requests.resolveUpgrade(accepted: tunnel)
+            if exchange.upgradeRequested, head.status >= 200 || tunnel {
+                if requests.waitingFor == .upgradeDecision {
+                    requests.resolveUpgrade(accepted: tunnel)
+                    requestEventPending = true
+                } else {
+                    pendingUpgrade = tunnel
+                }
             }
             var forwarded = head
             HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: tunnel && head.status == 101)
@@ -588,6 +617,7 @@ final class HTTPSession {
         case .requestHead:
             preconditionFailure("a response parser reported a request head")
         case .failure(let error):
+            responseEventPending = false
             guard let exchange = exchanges.first(where: { $0.local == nil }) else {
                 return .failed(clientFailed: false, detail: "the upstream sent an invalid response: \(error)")
             }

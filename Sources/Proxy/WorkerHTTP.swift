@@ -58,7 +58,7 @@ extension Worker {
         }
         let session = HTTPSession(
             direction: direction, client: connection.clientEnd, upstream: connection.upstreamEnd, upstreamFailure: upstreamFailure,
-            buffers: buffers, authorize: authorize
+            buffers: buffers, now: { [loop] in loop.now }, authorize: authorize
         ) { [loop] exchange in
             guard accessLog.enabled else { return }
             var fields: [(String, AccessValue)] = [
