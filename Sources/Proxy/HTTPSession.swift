@@ -198,6 +198,11 @@ final class HTTPSession {
 
     /// Pipelined requests read ahead of their responses, at most.
     static let maximumInFlight = 32
+    /// How long a request head may take from its first byte to its end (nginx's
+    /// client_header_timeout default): a client trickling a head holds a connection, not more.
+    static let headerTimeout: UInt64 = 60_000_000_000
+    /// When the request head now in progress started (0: none is).
+    private(set) var requestHeadStartedAt: UInt64 = 0
 
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
@@ -282,6 +287,7 @@ final class HTTPSession {
             case .bytes(let count, _, let ended):
                 bytesFromClient &+= UInt64(count)
                 if ended { clientEnded = true }
+                if requestHeadStartedAt == 0, reading == nil { requestHeadStartedAt = now() }
             case .end:
                 clientEnded = true
                 if case .truncated(let error) = requests.endOfInput(), let exchange = reading {
@@ -328,6 +334,7 @@ final class HTTPSession {
         case .requestHead(let head, let framing, let consumed):
             requestInput.start += consumed
             requestsSeen += 1
+            requestHeadStartedAt = 0
             accept(head, framing: framing)
         case .body(let offset, let count, let consumed):
             requestInput.start += consumed
@@ -465,6 +472,20 @@ final class HTTPSession {
         case 505: return "HTTP Version Not Supported"
         default: return "Error"
         }
+    }
+
+    /// The header timeout passed: answer 408 in turn and close (RFC 9110 §15.5.9).
+    func requestHeadTimedOut() {
+        guard requestHeadStartedAt != 0, !requestsDone else { return }
+        let exchange = HTTPExchange(refused: requestHeadStartedAt)
+        exchange.flag = .downstreamTermination
+        exchange.reason = "the request head did not arrive within \(Self.headerTimeout / 1_000_000_000)s"
+        exchange.local = localResponse(status: 408, body: "request timeout\n", reason: exchange.reason!, close: true)
+        exchange.closeAfter = true
+        exchanges.append(exchange)
+        requestsDone = true
+        requestHeadStartedAt = 0
+        requestInput.start = requestInput.end
     }
 
     // MARK: - Responses: upstream → client

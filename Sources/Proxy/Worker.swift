@@ -520,17 +520,28 @@ final class Worker {
                 connection.failureDetail = "no answer within \(formatDuration(config.connectTimeout))"
                 close(connection, end: .connectTimeout, reset: true)
             case .relaying:
-                if let session = connection.http, session.isClosing {
-                    // The lingering close after the last response is over.
-                    close(connection, end: .closed, reset: false)
-                    continue
+                if let session = connection.http {
+                    if session.isClosing {
+                        // The lingering close after the last response is over.
+                        close(connection, end: .closed, reset: false)
+                        continue
+                    }
+                    if session.requestHeadStartedAt != 0, loop.now &- session.requestHeadStartedAt >= HTTPSession.headerTimeout {
+                        session.requestHeadTimedOut()
+                        driveHTTP(connection, session, requests: false, responses: true)
+                        continue
+                    }
                 }
                 let idleFor = loop.now &- connection.lastActivity
                 if idleFor >= idleTimeout {
                     let inFlight = connection.toUpstream.bytesInFlight + connection.toClient.bytesInFlight
                     close(connection, end: .idleTimeout, reset: inFlight > 0)
                 } else {
-                    loop.timers.schedule(key, at: connection.lastActivity + idleTimeout)
+                    var deadline = connection.lastActivity + idleTimeout
+                    if let session = connection.http, session.requestHeadStartedAt != 0 {
+                        deadline = min(deadline, session.requestHeadStartedAt + HTTPSession.headerTimeout)
+                    }
+                    loop.timers.schedule(key, at: deadline)
                 }
             case .closed:
                 continue

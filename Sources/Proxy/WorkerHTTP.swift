@@ -105,6 +105,10 @@ extension Worker {
             runResponses = session.responsesReady
             runRequests = session.requestWait == .nothing && !session.isClosing
         }
+        if session.requestHeadStartedAt != 0, let deadline = loop.timers.deadline(of: connection.slot + 1),
+           session.requestHeadStartedAt + HTTPSession.headerTimeout < deadline {
+            loop.timers.schedule(connection.slot + 1, at: session.requestHeadStartedAt + HTTPSession.headerTimeout)
+        }
         if session.isClosing, connection.lingerStarted == 0 {
             // Bound the lingering close: the client has two seconds to send its FIN.
             connection.lingerStarted = loop.now
