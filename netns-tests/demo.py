@@ -56,8 +56,9 @@ def main():
             time.sleep(0.05)
         for name, what in (("a", "outbound: curl -> pod b"), ("b", "inbound: pod a -> http.server")):
             step("pod %s's sidecar log for the connection (%s)" % (name, what))
-            lines = [l for l in proxies[name].log_lines() if "msg=connection" in l]
-            print("\n".join(lines) if lines else "  (no connection line; full log:)\n" + proxies[name].tail(15))
+            # The access log: one JSON line per HTTP request and one per connection.
+            lines = [l for l in proxies[name].log_lines() if l.startswith("{")]
+            print("\n".join(lines) if lines else "  (no access log line; full log:)\n" + proxies[name].tail(15))
 
         step("what http.server in pod b saw (the inbound sidecar connects from 127.0.0.6)")
         print("\n".join(l for l in server.log_lines() if "GET " in l))
