@@ -123,6 +123,8 @@ final class Connection {
     var clientHungUp = false
     /// What an inbound connection's first bytes were, on PERMISSIVE/STRICT ports.
     var detection: InboundDetection?
+    /// What the application protocol was detected as (nil until decided).
+    var protocolDetection: ProtocolDetection?
     /// What the application speaks (HTTP/1 connections are proxied at L7).
     var protocolKind: ApplicationProtocol = .opaque
     /// Decrypted bytes read while sniffing, handed to the relay or HTTP session first.

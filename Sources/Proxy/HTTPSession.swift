@@ -138,6 +138,9 @@ final class HTTPSession {
     enum Outcome: Equatable {
         /// Waiting for the readiness in the direction's `waitingFor`.
         case blocked
+        /// The direction used its read budget with bytes possibly still in the socket: run it
+        /// again soon (edge-triggered epoll will not report those bytes again).
+        case yielded
         /// The connection is done: close it normally (FIN sent where needed).
         case finished
         /// Reset both ends: `clientFailed` says which end broke.
@@ -280,7 +283,7 @@ final class HTTPSession {
             if clientEnded { return forwardClientEnd() }
             if reads == budget {
                 requestWait = .nothing
-                return .blocked
+                return .yielded
             }
             reads += 1
             switch read(from: client, into: &requestInput) {
@@ -525,7 +528,7 @@ final class HTTPSession {
             }
             if reads == budget {
                 responseWait = .nothing
-                return .blocked
+                return .yielded
             }
             reads += 1
             switch read(from: upstream!, into: &responseInput) {

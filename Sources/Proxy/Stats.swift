@@ -24,7 +24,8 @@ enum Stat {
     private static let handshakeBase = splicedBase + 2
     private static let resumedBase = handshakeBase + 2 * handshakeOutcomes.count
     private static let detectionBase = resumedBase + 2
-    static let count = detectionBase + detections.count
+    private static let protocolDetectionBase = detectionBase + detections.count
+    static let count = protocolDetectionBase + 2 * ProtocolDetection.allCases.count
 
     static func opened(_ direction: TrafficDirection) -> Int { openedBase + directionIndex(direction) }
     static func closed(_ direction: TrafficDirection, _ end: ConnectionEnd) -> Int {
@@ -39,6 +40,9 @@ enum Stat {
     }
     static func resumed(_ direction: TrafficDirection) -> Int { resumedBase + directionIndex(direction) }
     static func detection(_ kind: InboundDetection) -> Int { detectionBase + detections.firstIndex(of: kind)! }
+    static func protocolDetection(_ direction: TrafficDirection, _ outcome: ProtocolDetection) -> Int {
+        protocolDetectionBase + directionIndex(direction) * ProtocolDetection.allCases.count + ProtocolDetection.allCases.firstIndex(of: outcome)!
+    }
 }
 
 extension Stat {
@@ -137,6 +141,11 @@ struct MetricsRenderer {
         families.append(MetricFamily(
             name: "weft_inbound_detected_total", help: "Inbound connections by what their first bytes were.", type: "counter",
             samples: Stat.detections.map { ([("protocol", $0.rawValue)], sum(Stat.detection($0))) }))
+        families.append(MetricFamily(
+            name: "weft_protocol_detections_total", help: "Connections by what protocol detection concluded from their first bytes.", type: "counter",
+            samples: Stat.directions.flatMap { direction in
+                ProtocolDetection.allCases.map { ([("direction", direction.rawValue), ("protocol", $0.rawValue)], sum(Stat.protocolDetection(direction, $0))) }
+            }))
         return (families + extra).map(\.text).joined()
     }
 }

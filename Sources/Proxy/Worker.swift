@@ -246,6 +246,7 @@ final class Worker {
         // Opaque ports skip detection — unless inbound mTLS must still be recognised there.
         let mayBeMutualTLS = listener.direction == .inbound && security.map { $0.inboundMode(port: port) != .disable } ?? false
         if config.isOpaque(port: port), !mayBeMutualTLS {
+            recordDetection(connection, .declaredOpaque)
             applicationDetected(connection)
         } else {
             startDetecting(connection)
@@ -461,10 +462,7 @@ final class Worker {
         case .blocked:
             return
         case .yielded:
-            if !connection.queued {
-                connection.queued = true
-                queued.append(connection)
-            }
+            queue(connection)
         case .finished:
             if connection.isFinished { close(connection, end: .closed, reset: false) }
         case .failed(let failure):
@@ -483,6 +481,13 @@ final class Worker {
         }
     }
 
+    /// Runs the connection again after this wakeup's events (a direction used its budget).
+    func queue(_ connection: Connection) {
+        guard !connection.queued else { return }
+        connection.queued = true
+        queued.append(connection)
+    }
+
     private func runQueued() {
         guard !queued.isEmpty else { return }
         let batch = queued
@@ -490,6 +495,12 @@ final class Worker {
         for connection in batch {
             connection.queued = false
             guard connection.phase == .relaying else { continue }
+            if let session = connection.http {
+                // Only directions not waiting for readiness can move; the others return at once.
+                driveHTTP(connection, session, requests: session.requestWait == .nothing && !session.isClosing,
+                          responses: session.responseWait == .nothing)
+                continue
+            }
             // A yielded direction reports `waitingFor == .nothing` until it blocks or finishes.
             if connection.toUpstream.waitingFor == .nothing, connection.toUpstream.state != .writeShut { pumpToUpstream(connection) }
             if connection.phase == .relaying, connection.toClient.waitingFor == .nothing, connection.toClient.state != .writeShut { pumpToClient(connection) }
@@ -642,6 +653,7 @@ final class Worker {
             ("response_flags", .string(ResponseFlag(end: end)?.rawValue ?? "-")),
         ]
         if let detection = connection.detection { fields.append(("detected", .string(detection.rawValue))) }
+        if let outcome = connection.protocolDetection { fields.append(("detection", .string(outcome.rawValue))) }
         if let tls = connection.tls, let peer = tls.peerIdentity {
             fields.append(("tls", .string("mtls")))
             fields.append(("peer", .string(peer.description)))

@@ -14,7 +14,30 @@ enum ApplicationProtocol: String, Sendable {
     case opaque
 }
 
+/// What protocol detection concluded for a connection, as counted in metrics and logged.
+enum ProtocolDetection: String, CaseIterable, Sendable {
+    /// An HTTP/1.x request line (proxied at L7).
+    case http1 = "http/1.1"
+    /// The HTTP/2 connection preface (relayed as bytes until HTTP/2 is proxied).
+    case http2 = "http/2"
+    /// A TLS ClientHello that is not a sidecar's (the application's own TLS).
+    case tls
+    /// Bytes of no known protocol, or a client that closed first.
+    case opaque
+    /// Nothing within the detection timeout (a server-speaks-first protocol).
+    case timeout
+    /// A port declared opaque: not looked at.
+    case declaredOpaque = "declared-opaque"
+}
+
 extension Worker {
+    /// Records what detection concluded, once per connection.
+    func recordDetection(_ connection: Connection, _ outcome: ProtocolDetection) {
+        guard connection.protocolDetection == nil else { return }
+        connection.protocolDetection = outcome
+        counters.add(Stat.protocolDetection(connection.direction, outcome))
+    }
+
     // MARK: - Plaintext sockets: peek
 
     /// Starts watching the first bytes of a connection before connecting upstream.
@@ -54,6 +77,7 @@ extension Worker {
         guard case .done(let count) = outcome else { return }
         if count == 0 {
             // End of stream before a single byte: nothing to detect; relay the close.
+            recordDetection(connection, .opaque)
             detected(connection, as: .silent, detail: "client closed without sending")
             return
         }
@@ -61,6 +85,7 @@ extension Worker {
         case .needMoreBytes:
             // With FIN already received, or the buffer full, no more bytes can decide it.
             if connection.clientHungUp || count == peekBuffer.count {
+                recordDetection(connection, .opaque)
                 detected(connection, as: .plaintext, detail: "an incomplete first message")
             } else if peekBuffer[0] == 0x16, !connection.partialClientHello, acceptsMutualTLS(connection) {
                 // It has started like a ClientHello: give it as long as a handshake may take, not
@@ -72,16 +97,25 @@ extension Worker {
             if hello.offers(alpn: TLSCredentials.applicationProtocol), acceptsMutualTLS(connection) {
                 detected(connection, as: .mutualTLS, detail: nil)
             } else {
+                recordDetection(connection, .tls)
                 detected(connection, as: .applicationTLS, detail: "a TLS ClientHello without ALPN \(TLSCredentials.applicationProtocol) (ALPN: \(hello.alpnProtocols.joined(separator: ",")))")
             }
         case .malformedTLS(let problem):
+            recordDetection(connection, .opaque)
             detected(connection, as: .plaintext, detail: "a malformed ClientHello (\(problem))")
         case .http1:
-            if let port = connection.destination?.address.port, !config.isOpaque(port: port) { connection.protocolKind = .http1 }
+            if let port = connection.destination?.address.port, !config.isOpaque(port: port) {
+                connection.protocolKind = .http1
+                recordDetection(connection, .http1)
+            } else {
+                recordDetection(connection, .declaredOpaque)
+            }
             detected(connection, as: .plaintext, detail: "plaintext HTTP")
         case .http2:
+            recordDetection(connection, .http2)
             detected(connection, as: .plaintext, detail: "plaintext HTTP/2")
         case .opaque:
+            recordDetection(connection, .opaque)
             detected(connection, as: .plaintext, detail: "plaintext")
         }
     }
@@ -95,6 +129,7 @@ extension Worker {
             close(connection, end: .handshakeTimeout, reset: true)
             return
         }
+        recordDetection(connection, .timeout)
         detected(connection, as: .silent, detail: "nothing within the detection timeout")
     }
 
@@ -124,6 +159,7 @@ extension Worker {
     /// the first decrypted bytes go into a pooled buffer and later to the relay or HTTP session.
     func startSniffingDecrypted(_ connection: Connection) {
         guard let port = connection.destination?.address.port, !config.isOpaque(port: port) else {
+            recordDetection(connection, .declaredOpaque)
             applicationDetected(connection)
             return
         }
@@ -142,15 +178,21 @@ extension Worker {
             if filled > 0 {
                 switch ProtocolSniffer.classify(UnsafeRawBufferPointer(start: buffer, count: filled)) {
                 case .http1:
-                    sniffed(connection, decided: .http1)
+                    sniffed(connection, decided: .http1, detection: .http1)
                     return
                 case .needMoreBytes:
                     if connection.clientHungUp || filled >= limit {
-                        sniffed(connection, decided: .opaque)
+                        sniffed(connection, decided: .opaque, detection: .opaque)
                         return
                     }
-                default:
-                    sniffed(connection, decided: .opaque)
+                case .http2:
+                    sniffed(connection, decided: .opaque, detection: .http2)
+                    return
+                case .tls, .malformedTLS:
+                    sniffed(connection, decided: .opaque, detection: .tls)
+                    return
+                case .opaque:
+                    sniffed(connection, decided: .opaque, detection: .opaque)
                     return
                 }
             }
@@ -161,7 +203,7 @@ extension Worker {
             case .end:
                 connection.clientHungUp = true
                 if filled == 0 {
-                    sniffed(connection, decided: .opaque)
+                    sniffed(connection, decided: .opaque, detection: .opaque)
                     return
                 }
             case .wait:
@@ -174,15 +216,16 @@ extension Worker {
         }
     }
 
-    private func sniffed(_ connection: Connection, decided kind: ApplicationProtocol) {
+    private func sniffed(_ connection: Connection, decided kind: ApplicationProtocol, detection: ProtocolDetection) {
         loop.timers.cancel(connection.slot + 1)
+        recordDetection(connection, detection)
         connection.protocolKind = kind
         applicationDetected(connection)
     }
 
     /// The sniffing timeout of decrypted bytes fired: relay whatever came as opaque.
     func sniffingTimedOut(_ connection: Connection) {
-        sniffed(connection, decided: .opaque)
+        sniffed(connection, decided: .opaque, detection: .timeout)
     }
 
     // MARK: - Decided

@@ -95,16 +95,24 @@ extension Worker {
         // A request direction can unblock the response direction (the proxy's own answer is next)
         // and the other way round (a completed response makes room for pipelined requests), so
         // they are run in turn until neither has anything to do without new readiness.
+        var requestsYielded = false
+        var responsesYielded = false
         for _ in 0..<4 where runRequests || runResponses {
             if runRequests {
-                guard settleHTTP(connection, session.pumpRequests(budget: pumpBudget)) else { return }
+                let outcome = session.pumpRequests(budget: pumpBudget)
+                if outcome == .yielded { requestsYielded = true }
+                guard settleHTTP(connection, outcome) else { return }
             }
             if runResponses || session.responsesReady {
-                guard settleHTTP(connection, session.pumpResponses(budget: pumpBudget)) else { return }
+                let outcome = session.pumpResponses(budget: pumpBudget)
+                if outcome == .yielded { responsesYielded = true }
+                guard settleHTTP(connection, outcome) else { return }
             }
-            runResponses = session.responsesReady
-            runRequests = session.requestWait == .nothing && !session.isClosing
+            // A direction that yielded runs again from the queue, after other connections.
+            runResponses = session.responsesReady && !responsesYielded
+            runRequests = session.requestWait == .nothing && !session.isClosing && !requestsYielded
         }
+        if requestsYielded || responsesYielded { queue(connection) }
         if session.requestHeadStartedAt != 0, let deadline = loop.timers.deadline(of: connection.slot + 1),
            session.requestHeadStartedAt + HTTPSession.headerTimeout < deadline {
             loop.timers.schedule(connection.slot + 1, at: session.requestHeadStartedAt + HTTPSession.headerTimeout)
@@ -119,7 +127,7 @@ extension Worker {
     /// Acts on a session outcome; false when the connection is gone or changed mode.
     private func settleHTTP(_ connection: Connection, _ outcome: HTTPSession.Outcome) -> Bool {
         switch outcome {
-        case .blocked:
+        case .blocked, .yielded:
             return true
         case .finished:
             close(connection, end: .closed, reset: false)
