@@ -169,6 +169,8 @@ class HTTPThroughSidecars(HTTPHelpers, MeshTestCase):
         self.assertEqual(res.stdout.split()[0], want, "the whole body, up to the server's close: %s" % res.stderr)
         self.assertIn("HTTP/1.1 200", res.stderr)
         for proxy, direction in ((self.proxy("a"), "outbound"), (self.proxy("b"), "inbound")):
+            # The access log is written off the data path: wait for the line.
+            self.assertTrue(wait_until(lambda: proxy.request_records(dir=direction)), "%s: no request record" % direction)
             rec = proxy.request_records(dir=direction)[0]
             self.assertEqual((rec["status"], rec["response_bytes"]), ("200", str(size)), rec)
 

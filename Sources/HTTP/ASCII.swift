@@ -81,6 +81,15 @@ enum ASCII {
     /// case-insensitive, RFC 9110 §5.1 and §8.4.1).
     static func equalsIgnoringCase<A: Collection<UInt8>, B: Collection<UInt8>>(_ a: A, _ b: B) -> Bool {
         guard a.count == b.count else { return false }
+        // Both contiguous (array slices, native strings): compare the bytes directly, without
+        // the generic iterators (this runs for every field of every head).
+        let contiguous = a.withContiguousStorageIfAvailable { left in
+            b.withContiguousStorageIfAvailable { right in
+                for index in 0..<left.count where lowercased(left[index]) != lowercased(right[index]) { return false }
+                return true
+            }
+        }
+        if let contiguous, let equal = contiguous { return equal }
         var other = b.makeIterator()
         for byte in a {
             guard let theirs = other.next(), lowercased(byte) == lowercased(theirs) else { return false }

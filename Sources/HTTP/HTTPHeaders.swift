@@ -188,6 +188,20 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         Int(field.nameEnd - field.start) == name.count && ASCII.equalsIgnoringCase(bytes[field.name], name)
     }
 
+    /// Whether a Connection field lists this field's name (so it is hop-by-hop, RFC 9110 §7.6.1).
+    func isListedInConnection(_ field: Field) -> Bool {
+        var listed = false
+        for connection in fields where Int(connection.nameEnd - connection.start) == 10 && matches(connection, "Connection".utf8) {
+            forEachListElement(connection.value) { element in
+                if !listed, element.count == Int(field.nameEnd - field.start), ASCII.equalsIgnoringCase(bytes[element], bytes[field.name]) {
+                    listed = true
+                }
+            }
+            if listed { return true }
+        }
+        return false
+    }
+
     func firstIndex<Name: Collection<UInt8>>(_ name: Name) -> Int? {
         fields.firstIndex { matches($0, name) }
     }
@@ -221,6 +235,20 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
 
     /// Removes the fields for which `shouldRemove` holds, compacting the byte buffer once.
     mutating func removeAll(where shouldRemove: (HTTPHeaders, Field) -> Bool) {
+        if fields.count <= 64 {
+            // The usual head: drop field records in place and leave their bytes unreferenced (no
+            // allocation; every reader goes through `fields`).
+            var removed: UInt64 = 0
+            for (position, field) in fields.enumerated() where shouldRemove(self, field) { removed |= 1 << UInt64(position) }
+            guard removed != 0 else { return }
+            var kept = 0
+            for position in fields.indices where removed & (1 << UInt64(position)) == 0 {
+                fields[kept] = fields[position]
+                kept += 1
+            }
+            fields.removeLast(fields.count - kept)
+            return
+        }
         guard fields.contains(where: { shouldRemove(self, $0) }) else { return }
         var rebuilt = HTTPHeaders()
         rebuilt.bytes.reserveCapacity(bytes.count)

@@ -30,21 +30,37 @@ public enum HTTPSemantics {
     /// never copies it. Host is never removed even when Connection lists it: a request that lost Host
     /// is refused upstream, and a client must not be able to strip the field the proxy routed on.
     public static func removeHopByHop(from headers: inout HTTPHeaders, upgrading: Bool = false) {
-        var listed: [[UInt8]] = []
-        for field in headers.fields where headers.matches(field, "Connection".utf8) {
+        // Only a Connection field naming something besides close/keep-alive lists other fields.
+        let listsOthers = headers.fields.contains { field in
+            guard headers.matches(field, connectionName) else { return false }
+            var other = false
             headers.forEachListElement(field.value) { element in
-                if !element.isEmpty { listed.append(Array(headers.bytes[element])) }
+                if !element.isEmpty, !ASCII.equalsIgnoringCase(headers.bytes[element], closeToken),
+                   !ASCII.equalsIgnoringCase(headers.bytes[element], keepAliveToken) { other = true }
             }
+            return other
         }
-        let fixed = ["Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"]
-        let upgrade = "Upgrade".utf8
         headers.removeAll { headers, field in
-            if headers.matches(field, "Host".utf8) { return false }
-            if upgrading && headers.matches(field, upgrade) { return false }
-            return fixed.contains { headers.matches(field, $0.utf8) } || listed.contains { headers.matches(field, $0) }
+            let length = Int(field.nameEnd - field.start)
+            if length == 4, headers.matches(field, hostName) { return false }
+            if length == 7, upgrading, headers.matches(field, upgradeName) { return false }
+            if length < 64, hopByHopLengths & (1 << UInt64(length)) != 0, hopByHopNames.contains(where: { headers.matches(field, $0) }) { return true }
+            return (listsOthers || length == 5) && headers.isListedInConnection(field) // 5: a field named "close"
         }
         if upgrading && headers.contains("Upgrade") { headers.add(name: "Connection", value: "upgrade") }
     }
+
+    /// The fields RFC 9110 §7.6.1 and RFC 9112 define as hop-by-hop (Proxy-Connection and
+    /// Keep-Alive by common practice).
+    private static let hopByHopNames: [[UInt8]] = ["Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"]
+        .map { Array($0.utf8) }
+    /// Bit n set: some hop-by-hop name is n bytes long (a quick filter before comparing).
+    private static let hopByHopLengths: UInt64 = hopByHopNames.reduce(0) { $0 | 1 << UInt64($1.count) }
+    private static let hostName = Array("Host".utf8)
+    private static let connectionName = Array("Connection".utf8)
+    private static let closeToken = Array("close".utf8)
+    private static let keepAliveToken = Array("keep-alive".utf8)
+    private static let upgradeName = Array("Upgrade".utf8)
 
     /// What an Expect field asks for (RFC 9110 §10.1.1).
     public enum Expectation: Sendable, Equatable {

@@ -22,6 +22,9 @@ public enum HTTPSerializer {
         precondition(framing != .chunked || head.version == .http1_1, "HTTPSerializer: chunked needs HTTP/1.1")
         precondition(!head.target.utf8.isEmpty && head.target.utf8.allSatisfy(RequestTarget.isTargetChar),
                      "HTTPSerializer: request-target \(head.target.debugDescription) has characters a target may not have")
+        // One allocation for the whole head: fields plus ": " and CRLF each, the request line
+        // and the framing field.
+        output.reserveCapacity(output.count + head.headers.bytes.count + 4 * head.headers.count + head.target.utf8.count + 64)
         ASCII.append(head.method.rawValue, to: &output)
         output.append(ASCII.space)
         ASCII.append(head.target, to: &output)
@@ -45,6 +48,7 @@ public enum HTTPSerializer {
         precondition((100...999).contains(head.status), "HTTPSerializer: status \(head.status) is not three digits")
         precondition(head.reason.utf8.allSatisfy(ASCII.isFieldValueChar), "HTTPSerializer: the reason phrase has control characters")
         precondition(framing != .chunked || head.version == .http1_1, "HTTPSerializer: chunked needs HTTP/1.1")
+        output.reserveCapacity(output.count + head.headers.bytes.count + 4 * head.headers.count + head.reason.utf8.count + 64)
         appendVersion(head.version, to: &output)
         output.append(ASCII.space)
         ASCII.appendDecimal(UInt64(head.status), to: &output)

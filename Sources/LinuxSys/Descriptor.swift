@@ -37,14 +37,18 @@ public struct Descriptor: RawRepresentable, Hashable, Sendable, CustomStringConv
     /// threads' lines on a pipe.
     public func writeAll(_ text: String) {
         var text = text
-        text.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(rawValue, bytes.baseAddress! + offset, bytes.count - offset)
-                if written > 0 { offset += written; continue }
-                if written == -1, errno == EINTR { continue }
-                return // Nowhere to report a failing log write; dropping the line is the only option.
-            }
+        text.withUTF8 { writeAll(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Writes all of `bytes` to a blocking descriptor, as `writeAll(_:)` for text.
+    public func writeAll(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(rawValue, base + offset, bytes.count - offset)
+            if written > 0 { offset += written; continue }
+            if written == -1, errno == EINTR { continue }
+            return // Nowhere to report a failing log write; dropping the line is the only option.
         }
     }
 }

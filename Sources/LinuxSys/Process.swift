@@ -19,8 +19,13 @@ public enum Clock {
 
     /// `2026-11-28T01:02:03.456Z` for the current wall-clock time.
     public static func timestamp() -> String {
-        let (seconds, nanoseconds) = wallClock()
-        return timestamp(seconds: seconds, milliseconds: nanoseconds / 1_000_000)
+        timestamp(wall: wallClock())
+    }
+
+    /// `2026-11-28T01:02:03.456Z` for a time read earlier with `wallClock()` (read the clock on
+    /// the data path, format only when a line is written).
+    public static func timestamp(wall: (seconds: Int, nanoseconds: Int)) -> String {
+        timestamp(seconds: wall.seconds, milliseconds: wall.nanoseconds / 1_000_000)
     }
 
     /// RFC 3339 UTC text for a Unix time: `2026-11-28T01:02:03Z`, or with `.456` when

@@ -214,6 +214,18 @@ public enum Socket {
         try nonBlocking("send") { Glibc.send(fd.rawValue, buffer, count, Int32(MSG_NOSIGNAL)) }
     }
 
+    /// sendmsg(2) of several buffers at once (MSG_NOSIGNAL): a head and its body leave in one
+    /// call, and in one segment when they fit, instead of one send per piece.
+    @inline(never)
+    public static func send(_ fd: Descriptor, vectors: UnsafeMutableBufferPointer<IOVector>) throws(SyscallError) -> IOOutcome<Int> {
+        try vectors.withMemoryRebound(to: iovec.self) { raw throws(SyscallError) -> IOOutcome<Int> in
+            var message = msghdr()
+            message.msg_iov = raw.baseAddress
+            message.msg_iovlen = raw.count
+            return try nonBlocking("sendmsg") { Glibc.sendmsg(fd.rawValue, &message, Int32(MSG_NOSIGNAL)) }
+        }
+    }
+
     /// Wraps recv(2). 0 means the peer sent FIN.
     @inline(never)
     public static func receive(_ fd: Descriptor, into buffer: UnsafeMutableRawPointer, count: Int) throws(SyscallError) -> IOOutcome<Int> {
@@ -300,4 +312,19 @@ extension Socket {
         }
         return try result.get()
     }
+}
+
+/// One buffer of a vectored write (a struct iovec).
+public struct IOVector {
+    var raw: iovec
+
+    /// `count` bytes at `base`.
+    public init(base: UnsafeRawPointer, count: Int) {
+        raw = iovec(iov_base: UnsafeMutableRawPointer(mutating: base), iov_len: count)
+    }
+
+    /// Where the bytes start.
+    public var base: UnsafeRawPointer { UnsafeRawPointer(raw.iov_base!) }
+    /// How many bytes.
+    public var count: Int { raw.iov_len }
 }

@@ -1,68 +1,172 @@
 import LinuxSys
 
-/// One value of an access log record.
-enum AccessValue {
-    case string(String)
-    case integer(Int64)
-    case unsigned(UInt64)
-    case null
-}
-
 /// The access log: one JSON object per line on standard output, one line per TCP connection and
 /// per HTTP request (as Envoy writes its access log to stdout and its own diagnostics to stderr).
-/// Each line is a single write(2) of a few hundred bytes, so concurrent workers never interleave
-/// and no lock is taken.
-final class AccessLogSink: Sendable {
-    private let output: Descriptor
+///
+/// Each worker owns one: lines are built straight into its byte buffer (no intermediate
+/// strings or field arrays) and written when the worker finishes a round of events, or sooner
+/// once `flushThreshold` bytes are waiting. A write holds whole lines and stays under PIPE_BUF
+/// (4096) unless one line alone is longer, so workers sharing a pipe never interleave within a
+/// line, and no lock is taken.
+final class AccessLog {
     let enabled: Bool
+    private let output: Descriptor
+    private var pending: [UInt8] = []
+    /// `YYYY-MM-DDTHH:MM:SS` of `cachedSecond`: formatting a date once a second, not per line.
+    private var cachedSecond = -1
+    private var secondText: [UInt8] = []
+
+    /// Waiting lines are written once this many bytes have gathered (below PIPE_BUF, leaving
+    /// room for the line that crosses it).
+    static let flushThreshold = 2048
 
     init(enabled: Bool, output: Descriptor = Descriptor(rawValue: 1)) {
         self.enabled = enabled
         self.output = output
+        if enabled { pending.reserveCapacity(8192) }
     }
 
-    /// Writes one record with its fields in the order given.
-    func write(_ fields: [(String, AccessValue)]) {
+    /// Builds one line (`{"key":value,...}`) with the fields `body` appends, in order.
+    func record(_ body: (inout AccessLine) -> Void) {
         guard enabled else { return }
-        var line = "{"
-        for (index, (key, value)) in fields.enumerated() {
-            if index > 0 { line += "," }
-            line += "\""
-            line += key
-            line += "\":"
-            switch value {
-            case .string(let text): appendJSONString(text, to: &line)
-            case .integer(let number): line += String(number)
-            case .unsigned(let number): line += String(number)
-            case .null: line += "null"
-            }
+        var line = AccessLine(bytes: pending, log: self)
+        pending = []
+        line.bytes.append(UInt8(ascii: "{"))
+        body(&line)
+        line.bytes.append(contentsOf: "}\n".utf8)
+        pending = line.bytes
+        if pending.count >= Self.flushThreshold { flush() }
+    }
+
+    /// Writes the waiting lines.
+    func flush() {
+        guard !pending.isEmpty else { return }
+        pending.withUnsafeBytes { output.writeAll($0) }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// `2026-11-28T01:02:03.456Z`.
+    fileprivate func appendTimestamp(_ wall: (seconds: Int, nanoseconds: Int), to bytes: inout [UInt8]) {
+        if wall.seconds != cachedSecond {
+            cachedSecond = wall.seconds
+            let text = Clock.timestamp(seconds: wall.seconds)  // ends with "Z"
+            secondText = Array(text.utf8.dropLast())
         }
-        line += "}\n"
-        output.writeAll(line)
+        bytes.append(contentsOf: secondText)
+        let milliseconds = wall.nanoseconds / 1_000_000
+        bytes.append(UInt8(ascii: "."))
+        bytes.append(UInt8(48 + milliseconds / 100))
+        bytes.append(UInt8(48 + milliseconds / 10 % 10))
+        bytes.append(UInt8(48 + milliseconds % 10))
+        bytes.append(UInt8(ascii: "Z"))
+    }
+}
+
+/// One access log line being built: `field` calls append `"key":value` in order.
+struct AccessLine {
+    fileprivate(set) var bytes: [UInt8]
+    fileprivate unowned let log: AccessLog
+    private var first = true
+
+    fileprivate init(bytes: [UInt8], log: AccessLog) {
+        self.bytes = bytes
+        self.log = log
+    }
+
+    private mutating func key(_ key: StaticString) {
+        if !first { bytes.append(UInt8(ascii: ",")) }
+        first = false
+        bytes.append(UInt8(ascii: "\""))
+        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: "\":".utf8)
+    }
+
+    /// A JSON string.
+    mutating func field(_ key: StaticString, _ value: String) {
+        self.key(key)
+        appendJSONString(value, to: &bytes)
+    }
+
+    /// A JSON string, or null.
+    mutating func field(_ key: StaticString, _ value: String?) {
+        guard let value else {
+            self.key(key)
+            bytes.append(contentsOf: "null".utf8)
+            return
+        }
+        field(key, value)
+    }
+
+    /// A JSON string of a value's description (addresses, identities).
+    mutating func field(_ key: StaticString, describing value: some CustomStringConvertible) {
+        field(key, value.description)
+    }
+
+    /// A number.
+    mutating func field(_ key: StaticString, _ value: UInt64) {
+        self.key(key)
+        appendDecimal(value)
+    }
+
+    /// A number.
+    mutating func field(_ key: StaticString, _ value: Int) {
+        self.key(key)
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDecimal(UInt64(value.magnitude))
+    }
+
+    /// A number, or null.
+    mutating func field(_ key: StaticString, _ value: Int?) {
+        guard let value else {
+            self.key(key)
+            bytes.append(contentsOf: "null".utf8)
+            return
+        }
+        field(key, value)
+    }
+
+    /// An RFC 3339 UTC time with milliseconds, as a JSON string.
+    mutating func field(_ key: StaticString, time wall: (seconds: Int, nanoseconds: Int)) {
+        self.key(key)
+        bytes.append(UInt8(ascii: "\""))
+        log.appendTimestamp(wall, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func appendDecimal(_ value: UInt64) {
+        var divisor: UInt64 = 1
+        while value / divisor >= 10 { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(48 + value / divisor % 10))
+            divisor /= 10
+        }
     }
 }
 
 /// Appends `text` as a JSON string (RFC 8259 §7): quotes, backslashes and control characters
 /// escaped; everything else, including non-ASCII, as UTF-8.
-func appendJSONString(_ text: String, to output: inout String) {
-    output += "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": output += "\\\""
-        case "\\": output += "\\\\"
-        case "\n": output += "\\n"
-        case "\r": output += "\\r"
-        case "\t": output += "\\t"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7f {
-                let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                output.unicodeScalars.append(scalar)
+func appendJSONString(_ text: String, to output: inout [UInt8]) {
+    output.append(UInt8(ascii: "\""))
+    var text = text
+    text.withUTF8 { utf8 in
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\\"): output.append(contentsOf: "\\\\".utf8)
+            case 0x0A: output.append(contentsOf: "\\n".utf8)
+            case 0x0D: output.append(contentsOf: "\\r".utf8)
+            case 0x09: output.append(contentsOf: "\\t".utf8)
+            case 0..<0x20, 0x7F:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                output.append(contentsOf: "\\u00".utf8)
+                output.append(hex[Int(byte >> 4)])
+                output.append(hex[Int(byte & 0xF)])
+            default:
+                output.append(byte)
             }
         }
     }
-    output += "\""
+    output.append(UInt8(ascii: "\""))
 }
 
 /// Envoy's response flags, which operators of Istio read in access logs and dashboards.

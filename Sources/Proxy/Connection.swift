@@ -121,6 +121,8 @@ final class Connection {
     var partialClientHello = false
     /// The client sent FIN or was reset (seen as EPOLLRDHUP/HUP/ERR).
     var clientHungUp = false
+    /// The upstream sent FIN or was reset.
+    var upstreamHungUp = false
     /// What an inbound connection's first bytes were, on PERMISSIVE/STRICT ports.
     var detection: InboundDetection?
     /// What the application protocol was detected as (nil until decided).
@@ -133,8 +135,9 @@ final class Connection {
     var decision: Decision?
     /// The L7 session of an HTTP/1 connection while it is not a tunnel.
     var http: HTTPSession?
-    /// Wall-clock time of the accept, for the access log.
-    let startTime: String
+    /// Wall-clock time of the accept, for the access log (formatted when the line is written).
+    let startWall: (seconds: Int, nanoseconds: Int)
+    var startTime: String { Clock.timestamp(wall: startWall) }
     /// The ends the relay moves bytes between, fixed when relaying starts.
     var clientEnd: RelayEndpoint
     var upstreamEnd: RelayEndpoint?
@@ -148,7 +151,7 @@ final class Connection {
         self.openedAt = now
         self.lastActivity = now
         clientEnd = .socket(client)
-        startTime = Clock.timestamp()
+        startWall = Clock.wallClock()
     }
 
     var isFinished: Bool { toUpstream.state == .writeShut && toClient.state == .writeShut }

@@ -7,7 +7,9 @@ import Relay
 /// log line says about it.
 final class HTTPExchange {
     let startedAt: UInt64
-    let startTime: String
+    /// Wall-clock time of the first byte, formatted only if a log line is written.
+    let startWall: (seconds: Int, nanoseconds: Int)
+    var startTime: String { Clock.timestamp(wall: startWall) }
     let method: HTTPMethod
     let authority: String
     let path: String
@@ -29,7 +31,7 @@ final class HTTPExchange {
 
     init(head: HTTPRequestHead, now: UInt64) {
         startedAt = now
-        startTime = Clock.timestamp()
+        startWall = Clock.wallClock()
         method = head.method
         authority = head.authority ?? ""
         path = head.path
@@ -41,7 +43,7 @@ final class HTTPExchange {
     /// For a request the parser refused before a head existed.
     init(refused now: UInt64) {
         startedAt = now
-        startTime = Clock.timestamp()
+        startWall = Clock.wallClock()
         method = .GET
         authority = ""
         path = ""
@@ -75,6 +77,8 @@ struct SessionInput {
 
 /// What is waiting to be written to one end, in order: bytes the proxy made (heads, chunk lines,
 /// its own responses) and ranges of the opposite input buffer (body bytes, forwarded as read).
+/// A flush hands up to `maximumVectors` pieces to one sendmsg(2), so a response head and its body
+/// leave together rather than as two sends (and two segments) per response.
 struct Outbox {
     enum Segment {
         case owned([UInt8], sent: Int)
@@ -86,12 +90,25 @@ struct Outbox {
     var index = 0
     var bytesQueued = 0
 
+    static let maximumVectors = 8
+
     var isEmpty: Bool { index == segments.count }
+
+    /// Enough is queued for one full vectored write: send it before parsing more.
+    var isFull: Bool { segments.count - index >= Self.maximumVectors }
 
     mutating func append(_ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return }
-        segments.append(.owned(bytes, sent: 0))
         bytesQueued += bytes.count
+        // Bytes the proxy made one after another (a chunk's end and the next chunk's size line)
+        // are one piece.
+        if segments.count > index, case .owned(var last, let sent) = segments[segments.count - 1], sent == 0 {
+            segments[segments.count - 1] = .owned([], sent: 0)
+            last.append(contentsOf: bytes)
+            segments[segments.count - 1] = .owned(last, sent: 0)
+            return
+        }
+        segments.append(.owned(bytes, sent: 0))
     }
 
     mutating func append(input from: Int, to: Int) {
@@ -103,28 +120,63 @@ struct Outbox {
     /// Writes in order until done or the end would block.
     mutating func flush(to end: RelayEndpoint, input: UnsafeMutableRawPointer?) -> EndpointWrite {
         while index < segments.count {
-            let outcome: EndpointWrite
-            switch segments[index] {
-            case .owned(let bytes, let sent):
-                outcome = bytes.withUnsafeBytes { end.write(from: $0.baseAddress! + sent, count: bytes.count - sent) }
-                if case .bytes(let count) = outcome {
-                    bytesQueued -= count
-                    segments[index] = sent + count == bytes.count ? .owned([], sent: 0) : .owned(bytes, sent: sent + count)
-                    if sent + count == bytes.count { index += 1 }
-                }
-            case .input(let from, let to):
-                outcome = end.write(from: input! + from, count: to - from)
-                if case .bytes(let count) = outcome {
-                    bytesQueued -= count
-                    if from + count == to { index += 1 } else { segments[index] = .input(from: from + count, to: to) }
-                }
+            let pieces = min(segments.count - index, Self.maximumVectors)
+            let outcome = withUnsafeTemporaryAllocation(of: IOVector.self, capacity: pieces) { vectors in
+                gather(from: index, into: vectors, filled: 0, input: input) { end.write(vectors: $0) }
             }
-            if case .bytes = outcome { continue }
-            return outcome
+            guard case .bytes(let count) = outcome else { return outcome }
+            advance(by: count)
         }
         segments.removeAll(keepingCapacity: true)
         index = 0
         return .bytes(0)
+    }
+
+    /// Fills `vectors` with the pieces from `position` on, keeping each owned array's storage
+    /// pinned while `write` runs.
+    private func gather(
+        from position: Int, into vectors: UnsafeMutableBufferPointer<IOVector>, filled: Int, input: UnsafeMutableRawPointer?,
+        _ write: (UnsafeMutableBufferPointer<IOVector>) -> EndpointWrite
+    ) -> EndpointWrite {
+        guard filled < vectors.count else { return write(vectors) }
+        switch segments[position] {
+        case .owned(let bytes, let sent):
+            return bytes.withUnsafeBytes { buffer in
+                vectors[filled] = IOVector(base: buffer.baseAddress! + sent, count: bytes.count - sent)
+                return gather(from: position + 1, into: vectors, filled: filled + 1, input: input, write)
+            }
+        case .input(let from, let to):
+            vectors[filled] = IOVector(base: input! + from, count: to - from)
+            return gather(from: position + 1, into: vectors, filled: filled + 1, input: input, write)
+        }
+    }
+
+    /// Drops `count` written bytes from the front.
+    private mutating func advance(by count: Int) {
+        var left = count
+        bytesQueued -= count
+        while left > 0, index < segments.count {
+            switch segments[index] {
+            case .owned(let bytes, let sent):
+                let remaining = bytes.count - sent
+                if left >= remaining {
+                    segments[index] = .owned([], sent: 0)
+                    index += 1
+                    left -= remaining
+                } else {
+                    segments[index] = .owned(bytes, sent: sent + left)
+                    left = 0
+                }
+            case .input(let from, let to):
+                if left >= to - from {
+                    index += 1
+                    left -= to - from
+                } else {
+                    segments[index] = .input(from: from + left, to: to)
+                    left = 0
+                }
+            }
+        }
     }
 }
 
@@ -192,6 +244,21 @@ final class HTTPSession {
     /// request parser learns the answer when it reaches the decision.
     private var pendingUpgrade: Bool?
 
+    /// The last read of that end was short: its socket was empty then, and the next bytes bring
+    /// a new edge, so reading again before it would only return EAGAIN (one wasted syscall per
+    /// request and direction on keep-alive connections).
+    private var clientDrained = false
+    private var upstreamDrained = false
+    /// The end reported FIN/RST: a short read then proves nothing (the end of stream brings no
+    /// further edge), so reading goes on until it says so.
+    private var clientHungUp = false
+    private var upstreamHungUp = false
+
+    /// Records EPOLLRDHUP/HUP/ERR on the client's socket.
+    func noteClientHangup() { clientHungUp = true }
+    /// Records EPOLLRDHUP/HUP/ERR on the upstream's socket.
+    func noteUpstreamHangup() { upstreamHungUp = true }
+
     private(set) var requestWait: HalfDuplex.Wait = .nothing
     private(set) var responseWait: HalfDuplex.Wait = .nothing
     /// Bytes received from the client and sent to it (for the connection's log line).
@@ -247,7 +314,12 @@ final class HTTPSession {
     func pumpRequests(budget: Int) -> Outcome {
         var reads = 0
         while true {
-            if let upstream, !toUpstream.isEmpty {
+            // Bytes queued while parsing go out together when parsing stops (a head and its body
+            // in one sendmsg); the queue is always empty before reading, which may move the
+            // input buffer's bytes the queue points into.
+            let parsesNext = !tunnelAgreed && !closing && (!requestsDone || reading != nil)
+                && (!requestInput.isEmpty || requestEventPending || (requests.waitingFor == .upgradeDecision && pendingUpgrade != nil))
+            if let upstream, !toUpstream.isEmpty, !parsesNext || toUpstream.isFull {
                 switch toUpstream.flush(to: upstream, input: requestInput.buffer) {
                 case .bytes: break
                 case .wait(let readable):
@@ -281,14 +353,20 @@ final class HTTPSession {
                 return .blocked
             }
             if clientEnded { return forwardClientEnd() }
+            if clientDrained {
+                clientDrained = false
+                requestWait = .sourceReadable
+                return .blocked
+            }
             if reads == budget {
                 requestWait = .nothing
                 return .yielded
             }
             reads += 1
             switch read(from: client, into: &requestInput) {
-            case .bytes(let count, _, let ended):
+            case .bytes(let count, let drained, let ended):
                 bytesFromClient &+= UInt64(count)
+                clientDrained = drained && !clientHungUp
                 if ended { clientEnded = true }
                 if requestHeadStartedAt == 0, reading == nil { requestHeadStartedAt = now() }
             case .end:
@@ -497,7 +575,9 @@ final class HTTPSession {
     func pumpResponses(budget: Int) -> Outcome {
         var reads = 0
         while true {
-            if !toClient.isEmpty {
+            // As for requests: flush when parsing stops, never read with bytes queued.
+            let parsesNext = !closing && !tunnelAgreed && (!responseInput.isEmpty || responseEventPending)
+            if !toClient.isEmpty, !parsesNext || toClient.isFull {
                 switch toClient.flush(to: client, input: responseInput.buffer) {
                 case .bytes: break
                 case .wait(let readable):
@@ -507,7 +587,7 @@ final class HTTPSession {
                     return .failed(clientFailed: true, detail: "writing to the client: \(failure)")
                 }
             }
-            if responseInput.isEmpty { releaseInput(&responseInput) }
+            if responseInput.isEmpty, toClient.isEmpty { releaseInput(&responseInput) }
             if closing { return finishClosing() }
             if tunnelAgreed { return .tunnel }
             // The proxy's own answer is next.
@@ -526,13 +606,19 @@ final class HTTPSession {
                 if let outcome = upstreamGone() { return outcome }
                 continue
             }
+            if upstreamDrained {
+                upstreamDrained = false
+                responseWait = .sourceReadable
+                return .blocked
+            }
             if reads == budget {
                 responseWait = .nothing
                 return .yielded
             }
             reads += 1
             switch read(from: upstream!, into: &responseInput) {
-            case .bytes(_, _, let ended):
+            case .bytes(_, let drained, let ended):
+                upstreamDrained = drained && !upstreamHungUp
                 if ended { upstreamEnded = true }
             case .end:
                 upstreamEnded = true

@@ -33,7 +33,6 @@ public final class ProxyServer {
         TerminationSignals.block()
 
         let health = HealthState()
-        let accessLog = AccessLogSink(enabled: config.accessLog)
         let policyNames = configuration.authorizer.policyNames
         let store = try startCredentials(health)
         defer { store?.stop() }
@@ -45,7 +44,7 @@ public final class ProxyServer {
             let security = store.map { WorkerSecurity(store: $0, inbound: configuration.inboundMTLS, config: config) }
             do {
                 workers.append(try Worker(
-                    index: index, configuration: configuration, listeners: listeners, log: log, accessLog: accessLog,
+                    index: index, configuration: configuration, listeners: listeners, log: log, accessLog: AccessLog(enabled: config.accessLog),
                     counters: CounterBlock(count: Stat.count),
                     policyCounters: CounterBlock(count: Stat.policySlotCount(policyCount: policyNames.count)), security: security
                 ))

@@ -45,7 +45,7 @@ final class Worker {
     let authorizer: Authorizer
     /// Allow/deny decisions per policy (see `Stat.policySlot`); only this worker writes them.
     let policyCounters: CounterBlock
-    let accessLog: AccessLogSink
+    let accessLog: AccessLog
     /// First bytes of a connection are peeked into this, never consumed: whatever they turn out
     /// to be, they are still in the socket for the relay.
     var peekBuffer = [UInt8](repeating: 0, count: ProtocolSniffer.maximumPrefixLength)
@@ -78,7 +78,7 @@ final class Worker {
     private static let acceptRetryDelay: UInt64 = 100_000_000
 
     init(
-        index: Int, configuration: Configuration, listeners: [Listener], log: LogSink, accessLog: AccessLogSink,
+        index: Int, configuration: Configuration, listeners: [Listener], log: LogSink, accessLog: AccessLog,
         counters: CounterBlock, policyCounters: CounterBlock, security: WorkerSecurity?
     ) throws(SyscallError) {
         self.index = index
@@ -118,6 +118,7 @@ final class Worker {
             }
             runQueued()
             fireTimers()
+            accessLog.flush()
             if control.terminateRequested.load(ordering: .relaxed) {
                 terminateAll()
                 break
@@ -125,6 +126,7 @@ final class Worker {
             if !draining, control.drainRequested.load(ordering: .relaxed) { beginDrain() }
             if draining, liveConnections == 0 { break }
         }
+        accessLog.flush() // terminateAll's records
         closeListeners()
         control.finished.store(true, ordering: .relaxed)
     }
@@ -334,8 +336,11 @@ final class Worker {
             if clientSide {
                 connection.clientHungUp = true
                 connection.toUpstream.noteSourceHangup()
+                connection.http?.noteClientHangup()
             } else {
+                connection.upstreamHungUp = true
                 connection.toClient.noteSourceHangup()
+                connection.http?.noteUpstreamHangup()
             }
         }
         switch connection.phase {
@@ -642,31 +647,35 @@ final class Worker {
     private func logEnd(of connection: Connection, _ end: ConnectionEnd) {
         guard accessLog.enabled else { return }
         let durationMilliseconds = (loop.now &- connection.openedAt) / 1_000_000
-        var fields: [(String, AccessValue)] = [
-            ("start_time", .string(connection.startTime)), ("kind", .string("tcp")),
-            ("dir", .string(connection.direction.rawValue)), ("worker", .integer(Int64(index))),
-            ("client", .string("\(connection.clientAddress)")), ("dst", .string(connection.destination.map { "\($0)" } ?? "-")),
-            ("protocol", .string(connection.protocolKind.rawValue)),
-            ("sent", .unsigned(connection.bytesSent)), ("received", .unsigned(connection.bytesReceived)),
-            ("duration_ms", .unsigned(durationMilliseconds)), ("end", .string(end.rawValue)),
-            ("relay", .string(connection.protocolKind == .http1 ? "http" : connection.relayMode)),
-            ("response_flags", .string(ResponseFlag(end: end)?.rawValue ?? "-")),
-        ]
-        if let detection = connection.detection { fields.append(("detected", .string(detection.rawValue))) }
-        if let outcome = connection.protocolDetection { fields.append(("detection", .string(outcome.rawValue))) }
-        if let tls = connection.tls, let peer = tls.peerIdentity {
-            fields.append(("tls", .string("mtls")))
-            fields.append(("peer", .string(peer.description)))
-            if let serial = tls.peerSerial { fields.append(("peer_serial", .string(serial))) }
-            fields.append(("resumed", .string(tls.resumed ? "1" : "0")))
-            fields.append(("tls_path", .string(tls.dataPath)))
+        accessLog.record { line in
+            line.field("start_time", time: connection.startWall)
+            line.field("kind", "tcp")
+            line.field("dir", connection.direction.rawValue)
+            line.field("worker", index)
+            line.field("client", describing: connection.clientAddress)
+            line.field("dst", connection.destination.map { "\($0)" } ?? "-")
+            line.field("protocol", connection.protocolKind.rawValue)
+            line.field("sent", connection.bytesSent)
+            line.field("received", connection.bytesReceived)
+            line.field("duration_ms", durationMilliseconds)
+            line.field("end", end.rawValue)
+            line.field("relay", connection.protocolKind == .http1 ? "http" : connection.relayMode)
+            line.field("response_flags", ResponseFlag(end: end)?.rawValue ?? "-")
+            if let detection = connection.detection { line.field("detected", detection.rawValue) }
+            if let outcome = connection.protocolDetection { line.field("detection", outcome.rawValue) }
+            if let tls = connection.tls, let peer = tls.peerIdentity {
+                line.field("tls", "mtls")
+                line.field("peer", describing: peer)
+                if let serial = tls.peerSerial { line.field("peer_serial", serial) }
+                line.field("resumed", tls.resumed ? "1" : "0")
+                line.field("tls_path", tls.dataPath)
+            }
+            if let decision = connection.decision {
+                line.field("decision", decision.isAllowed ? "allow" : "deny")
+                line.field("policy", decision.policyName)
+            }
+            if let detail = connection.failureDetail { line.field("reason", detail) }
         }
-        if let decision = connection.decision {
-            fields.append(("decision", .string(decision.isAllowed ? "allow" : "deny")))
-            fields.append(("policy", .string(decision.policyName)))
-        }
-        if let detail = connection.failureDetail { fields.append(("reason", .string(detail))) }
-        accessLog.write(fields)
     }
 }
 

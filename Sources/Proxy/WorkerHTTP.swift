@@ -61,28 +61,36 @@ extension Worker {
             buffers: buffers, now: { [loop] in loop.now }, authorize: authorize
         ) { [loop] exchange in
             guard accessLog.enabled else { return }
-            var fields: [(String, AccessValue)] = [
-                ("start_time", .string(exchange.startTime)), ("kind", .string("http")), ("dir", .string(direction.rawValue)),
-                ("worker", .integer(Int64(worker))), ("client", .string(client)), ("dst", .string(destination)),
-                ("peer", peer.map { .string($0) } ?? .null),
-                ("method", .string(exchange.method.rawValue)), ("authority", .string(exchange.authority)),
-                ("path", .string(exchange.path)), ("protocol", .string(exchange.version.description)),
-                ("status", exchange.status.map { .integer(Int64($0)) } ?? .null),
-                ("request_bytes", .unsigned(exchange.requestBodyBytes)), ("response_bytes", .unsigned(exchange.responseBodyBytes)),
-                ("duration_ms", .unsigned((loop.now &- exchange.startedAt) / 1_000_000)),
-                ("response_flags", .string(exchange.flag?.rawValue ?? "-")),
-            ]
-            if let decision = exchange.decision {
-                fields.append(("decision", .string(decision.isAllowed ? "allow" : "deny")))
-                fields.append(("policy", .string(decision.policyName)))
+            accessLog.record { line in
+                line.field("start_time", time: exchange.startWall)
+                line.field("kind", "http")
+                line.field("dir", direction.rawValue)
+                line.field("worker", worker)
+                line.field("client", client)
+                line.field("dst", destination)
+                line.field("peer", peer)
+                line.field("method", exchange.method.rawValue)
+                line.field("authority", exchange.authority)
+                line.field("path", exchange.path)
+                line.field("protocol", exchange.version.description)
+                line.field("status", exchange.status)
+                line.field("request_bytes", exchange.requestBodyBytes)
+                line.field("response_bytes", exchange.responseBodyBytes)
+                line.field("duration_ms", (loop.now &- exchange.startedAt) / 1_000_000)
+                line.field("response_flags", exchange.flag?.rawValue ?? "-")
+                if let decision = exchange.decision {
+                    line.field("decision", decision.isAllowed ? "allow" : "deny")
+                    line.field("policy", decision.policyName)
+                }
+                if let reason = exchange.reason { line.field("reason", reason) }
             }
-            if let reason = exchange.reason { fields.append(("reason", .string(reason))) }
-            accessLog.write(fields)
         }
         if let (buffer, count) = connection.early {
             connection.early = nil
             if count > 0 { session.seedRequests(buffer: buffer, count: count) } else { buffers.release(buffer) }
         }
+        if connection.clientHungUp { session.noteClientHangup() }
+        if connection.upstreamHungUp { session.noteUpstreamHangup() }
         connection.http = session
         loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
         driveHTTP(connection, session, requests: true, responses: true)

@@ -133,6 +133,27 @@ extension RelayEndpoint {
         }
     }
 
+    /// Writes several buffers in order with one call where the end allows it (a plain socket:
+    /// sendmsg(2)); a secure channel takes the first buffer only, as TLS records are written
+    /// one at a time. May accept fewer bytes than offered.
+    public func write(vectors: UnsafeMutableBufferPointer<IOVector>) -> EndpointWrite {
+        switch self {
+        case .socket(let descriptor):
+            if vectors.count == 1 { return write(from: vectors[0].base, count: vectors[0].count) }
+            do {
+                switch try Socket.send(descriptor, vectors: vectors) {
+                case .wouldBlock: return .wait(readable: false)
+                case .done(let sent): return .bytes(sent)
+                }
+            } catch {
+                return .failed(.system(error.errno))
+            }
+        case .secure:
+            guard let first = vectors.first else { return .bytes(0) }
+            return write(from: first.base, count: first.count)
+        }
+    }
+
     /// Ends the write side: close_notify on a secure channel, then FIN. `.bytes(0)` when done.
     public func closeWrite() -> EndpointWrite {
         if case .secure(let channel, _) = self {

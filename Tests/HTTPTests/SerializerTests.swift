@@ -148,6 +148,37 @@ struct SemanticsTests {
         var upgrading: HTTPHeaders = ["Host": "h", "Connection": "Upgrade, Keep-Alive", "Upgrade": "websocket", "Sec-WebSocket-Key": "k"]
         HTTPSemantics.removeHopByHop(from: &upgrading, upgrading: true)
         #expect(upgrading == ["Host": "h", "Upgrade": "websocket", "Sec-WebSocket-Key": "k", "Connection": "upgrade"])
+
+        // Connection options close and keep-alive name fields too; unlisted fields stay.
+        var options: HTTPHeaders = ["Host": "h", "Connection": "close", "Close": "x", "X-Private": "s", "A": "1"]
+        HTTPSemantics.removeHopByHop(from: &options)
+        #expect(options == ["Host": "h", "X-Private": "s", "A": "1"])
+        var keepAlive: HTTPHeaders = ["Connection": "keep-alive", "X-Private": "s", "Date": "d"]
+        HTTPSemantics.removeHopByHop(from: &keepAlive)
+        #expect(keepAlive == ["X-Private": "s", "Date": "d"])
+    }
+
+    @Test("removing fields in place leaves a section that still adds, compares and serializes right")
+    func removalInPlace() {
+        var headers: HTTPHeaders = ["A": "1", "Connection": "x-b", "X-B": "2", "C": "3"]
+        HTTPSemantics.removeHopByHop(from: &headers)
+        headers.add(name: "D", value: "4")
+        #expect(headers == ["A": "1", "C": "3", "D": "4"])
+        #expect(headers.count == 3 && headers[2].name == "D" && headers[2].value == "4")
+        var bytes: [UInt8] = []
+        HTTPSerializer.responseHead(HTTPResponseHead(version: .http1_1, status: 200, headers: headers), framing: .none, into: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self).hasSuffix("\r\nA: 1\r\nC: 3\r\nD: 4\r\n\r\n"))
+
+        // Past 64 fields the section is rebuilt instead: same result.
+        var many = HTTPHeaders()
+        var expected = HTTPHeaders()
+        for index in 0..<70 {
+            many.add(name: "F\(index)", value: "\(index)")
+            expected.add(name: "F\(index)", value: "\(index)")
+            if index % 10 == 0 { many.add(name: "Keep-Alive", value: "timeout=\(index)") }
+        }
+        HTTPSemantics.removeHopByHop(from: &many)
+        #expect(many == expected)
     }
 
     @Test("Expect: 100-continue (RFC 9110 §10.1.1)")
