@@ -1,0 +1,88 @@
+import Foundation
+import Glibc
+import LinuxSys
+import Testing
+@testable import Proxy
+
+/// The lines an AccessLog wrote into a pipe, after `body` ran.
+private func written(_ body: (AccessLog) -> Void) -> String {
+    var fds: [Int32] = [0, 0]
+    precondition(pipe(&fds) == 0)
+    defer { close(fds[0]) }
+    let log = AccessLog(enabled: true, output: Descriptor(rawValue: fds[1]))
+    body(log)
+    close(fds[1])
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = read(fds[0], &buffer, buffer.count)
+        if count <= 0 { break }
+        out += buffer[0..<count]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+@Suite struct AccessLogTests {
+    @Test func aLineIsOneJSONObjectWithItsFieldsInOrder() throws {
+        let text = written { log in
+            log.record { line in
+                line.field("start_time", time: (seconds: 1_795_833_723, nanoseconds: 45_678_901))
+                line.field("kind", "http")
+                line.field("path", "/a \"quoted\" \\ path\n\t\r\u{1}\u{7f}é")
+                line.field("peer", nil as String?)
+                line.field("status", 403)
+                line.field("none", nil as Int?)
+                line.field("zero", UInt64(0))
+                line.field("big", UInt64.max)
+                line.field("negative", -42)
+                line.field("ten", 10)
+            }
+            log.flush()
+        }
+        #expect(text.hasSuffix("}\n") && text.filter { $0 == "\n" }.count == 1)
+        #expect(text.hasPrefix(#"{"start_time":"2026-11-28T02:42:03.045Z","kind":"http","#))
+        #expect(text.contains(#""path":"/a \"quoted\" \\ path\n\t\r\u0001\u007fé""#))
+        #expect(text.contains(#""peer":null,"status":403,"none":null,"zero":0,"big":18446744073709551615,"negative":-42,"ten":10}"#))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["path"] as? String == "/a \"quoted\" \\ path\n\t\r\u{1}\u{7f}é")
+        #expect((object["big"] as? NSNumber)?.uint64Value == UInt64.max)
+    }
+
+    @Test func linesWaitForTheRoundsEndOrTheThresholdAndStayWhole() {
+        var fds: [Int32] = [0, 0]
+        precondition(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+        let log = AccessLog(enabled: true, output: Descriptor(rawValue: fds[1]))
+        func available() -> Int {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            var total = 0
+            while true {
+                let count = read(fds[0], &buffer, buffer.count)
+                if count <= 0 { return total }
+                total += count
+            }
+        }
+        log.record { $0.field("n", 1) }
+        #expect(available() == 0, "held until the worker's round ends")
+        log.flush()
+        #expect(available() == "{\"n\":1}\n".utf8.count)
+        // Past the threshold the waiting lines go out at once, each whole.
+        var lines = 0
+        var total = 0
+        while total < AccessLog.flushThreshold {
+            log.record { $0.field("padding", String(repeating: "p", count: 100)) }
+            lines += 1
+            total += "{\"padding\":\"\(String(repeating: "p", count: 100))\"}\n".utf8.count
+        }
+        #expect(available() == total)
+    }
+
+    @Test func aDisabledLogBuildsNothing() {
+        var called = false
+        let log = AccessLog(enabled: false, output: Descriptor(rawValue: -1))
+        log.record { _ in called = true }
+        log.flush()
+        #expect(!called)
+    }
+}

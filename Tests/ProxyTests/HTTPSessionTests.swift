@@ -1,0 +1,235 @@
+import Glibc
+import HTTP
+import LinuxSys
+import Policy
+import Relay
+import Testing
+@testable import Proxy
+
+/// A connected pair of non-blocking stream sockets (AF_UNIX: no network, no privileges).
+private struct SocketPair {
+    let near: Descriptor
+    let far: Descriptor
+
+    init() {
+        var fds: [Int32] = [0, 0]
+        let result = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds)
+        precondition(result == 0, "socketpair: \(errno)")
+        near = Descriptor(rawValue: fds[0])
+        far = Descriptor(rawValue: fds[1])
+    }
+
+    func close() {
+        near.close()
+        far.close()
+    }
+}
+
+private func send(_ fd: Descriptor, _ text: String) {
+    let bytes = Array(text.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let sent = bytes.withUnsafeBytes { Glibc.send(fd.rawValue, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+        precondition(sent > 0, "send: \(errno)")
+        offset += sent
+    }
+}
+
+/// Everything readable now (non-blocking), "" when nothing is.
+private func drain(_ fd: Descriptor) -> String {
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = buffer.withUnsafeMutableBytes { recv(fd.rawValue, $0.baseAddress!, $0.count, 0) }
+        if count <= 0 { break }
+        out += buffer[0..<count]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Whether the peer of `fd` has closed its write side (a read returns 0).
+private func peerClosed(_ fd: Descriptor) -> Bool {
+    var byte: UInt8 = 0
+    return recv(fd.rawValue, &byte, 1, Int32(MSG_PEEK)) == 0
+}
+
+/// An HTTPSession between an application socket and a server socket, driven by hand the way
+/// the worker drives it.
+private final class SessionRig {
+    let client = SocketPair()   // near: the application, far: the proxy's accepted socket
+    let upstream = SocketPair() // near: the proxy's upstream socket, far: the server
+    let buffers: BufferPool
+    var logged: [HTTPExchange] = []
+    var session: HTTPSession!
+
+    init(bufferSize: Int = 16 * 1024, authorize: ((HTTPRequestHead) -> Decision)? = nil) {
+        buffers = BufferPool(bufferSize: bufferSize)
+        session = HTTPSession(
+            direction: .inbound, client: .socket(client.far), upstream: .socket(upstream.near), upstreamFailure: nil,
+            buffers: buffers, now: { Clock.monotonicNanoseconds() }, authorize: authorize
+        ) { [unowned self] exchange in self.logged.append(exchange) }
+    }
+
+    var application: Descriptor { client.near }
+    var server: Descriptor { upstream.far }
+
+    deinit {
+        session.release()
+        client.close()
+        upstream.close()
+    }
+}
+
+@Suite struct HTTPSessionTests {
+    @Test func forwardsARequestAndItsResponseAndLogsTheExchange() {
+        let rig = SessionRig()
+        send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\nConnection: keep-alive\r\nX-Trace: 1\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == "GET /a HTTP/1.1\r\nHost: b\r\nX-Trace: 1\r\n\r\n", "hop-by-hop Connection dropped")
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello")
+        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(rig.logged.count == 1)
+        #expect(rig.logged.first?.status == 200 && rig.logged.first?.responseBodyBytes == 5 && rig.logged.first?.path == "/a")
+        // The connection stays usable.
+        send(rig.application, "GET /b HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server).hasPrefix("GET /b HTTP/1.1\r\n"))
+    }
+
+    @Test func aShortReadWaitsForTheNextEdgeInsteadOfReadingAgain() {
+        let rig = SessionRig()
+        send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        // Blocked on the client being readable, after one read: no EAGAIN read was needed.
+        #expect(rig.session.requestWait == .sourceReadable)
+    }
+
+    @Test func aDirectionThatUsesItsBudgetYieldsInsteadOfWaitingForAnEdge() {
+        // 64 KiB of body through 4 KiB buffers: one read per pump cannot take it all, and
+        // edge-triggered epoll will not report the bytes left in the socket again.
+        let rig = SessionRig(bufferSize: 4096)
+        let body = String(repeating: "x", count: 65536)
+        send(rig.application, "POST /up HTTP/1.1\r\nHost: b\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        var received = ""
+        var yields = 0
+        for _ in 0..<200 {
+            let outcome = rig.session.pumpRequests(budget: 1)
+            received += drain(rig.server)
+            if outcome == .yielded { yields += 1; continue }
+            #expect(outcome == .blocked)
+            #expect(rig.session.requestWait != .nothing, "blocked without a readiness to wait for would stall")
+            break
+        }
+        #expect(yields > 0)
+        #expect(received.hasSuffix(body))
+        #expect(received.hasPrefix("POST /up HTTP/1.1\r\nHost: b\r\nContent-Length: 65536\r\n\r\n"))
+    }
+
+    @Test func aResponseReadUntilCloseEndsWhenTheUpstreamHungUpAfterItsLastBytes() {
+        let rig = SessionRig()
+        send(rig.application, "GET /stream HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        _ = drain(rig.server)
+        // The body and the FIN arrive together: one edge for both.
+        send(rig.server, "HTTP/1.1 200 OK\r\n\r\nall of it")
+        shutdown(rig.server.rawValue, Int32(SHUT_WR))
+        rig.session.noteUpstreamHangup() // what the worker does on EPOLLRDHUP
+        var outcome = rig.session.pumpResponses(budget: 16)
+        for _ in 0..<4 where outcome == .blocked && !peerClosed(rig.application) {
+            outcome = rig.session.pumpResponses(budget: 16)
+        }
+        #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
+        #expect(peerClosed(rig.application), "the client got FIN after the body")
+        #expect(rig.logged.map(\.status) == [200])
+    }
+
+    @Test func aDeniedRequestGetsA403InTurnAndTheConnectionStaysUsable() {
+        let deny = Decision(reason: .deniedByPolicy, policyIndex: 0, ruleIndex: 0, policyName: "default/no-admin", audited: [])
+        let allow = Decision(reason: .allowedByDefault, policyIndex: nil, ruleIndex: nil, policyName: Decision.defaultAllowName, audited: [])
+        let rig = SessionRig { head in head.path.hasPrefix("/admin") ? deny : allow }
+        // Pipelined: allowed, denied (with a body that must not reach the server), allowed.
+        send(rig.application, "GET /one HTTP/1.1\r\nHost: b\r\n\r\n"
+            + "POST /admin HTTP/1.1\r\nHost: b\r\nContent-Length: 6\r\n\r\nsecret"
+            + "GET /two HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        let forwarded = drain(rig.server)
+        #expect(forwarded == "GET /one HTTP/1.1\r\nHost: b\r\n\r\nGET /two HTTP/1.1\r\nHost: b\r\n\r\n")
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2")
+        var answered = ""
+        for _ in 0..<4 {
+            _ = rig.session.pumpResponses(budget: 16)
+            answered += drain(rig.application)
+        }
+        let responses = answered.components(separatedBy: "HTTP/1.1 ").dropFirst()
+        #expect(responses.count == 3)
+        #expect(responses.map { String($0.prefix(3)) } == ["200", "403", "200"], "answered in order")
+        #expect(answered.contains("x-weft-reason: denied by default/no-admin\r\n"))
+        #expect(answered.contains("RBAC: access denied"))
+        #expect(!answered.lowercased().contains("connection: close"))
+        #expect(rig.logged.map(\.status) == [200, 403, 200])
+        #expect(rig.logged[1].flag == .denied && rig.logged[1].decision == deny)
+    }
+}
+
+@Suite struct OutboxTests {
+    @Test func piecesLeaveInOrderInOneWriteAndMadeBytesAreJoined() {
+        let pair = SocketPair()
+        defer { pair.close() }
+        let input = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 1)
+        defer { input.deallocate() }
+        for (index, byte) in "0123456789".utf8.enumerated() { input.storeBytes(of: byte, toByteOffset: index, as: UInt8.self) }
+        var outbox = Outbox()
+        outbox.append(Array("head;".utf8))
+        outbox.append(input: 0, to: 4)
+        outbox.append(Array("\r\n".utf8))
+        outbox.append(Array("5\r\n".utf8)) // joins the previous piece
+        outbox.append(input: 4, to: 9)
+        #expect(outbox.segments.count == 4)
+        #expect(outbox.bytesQueued == 19)
+        #expect(outbox.flush(to: .socket(pair.near), input: input) == .bytes(0))
+        #expect(outbox.isEmpty && outbox.bytesQueued == 0)
+        #expect(drain(pair.far) == "head;0123\r\n5\r\n45678")
+    }
+
+    @Test func moreThanOneVectorsWorthGoesOutInSeveralWrites() {
+        let pair = SocketPair()
+        defer { pair.close() }
+        var outbox = Outbox()
+        var expected = ""
+        let input = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 1)
+        defer { input.deallocate() }
+        for index in 0..<64 { input.storeBytes(of: UInt8(65 + index % 26), toByteOffset: index, as: UInt8.self) }
+        for index in 0..<(Outbox.maximumVectors * 3) {
+            outbox.append(Array("<\(index)>".utf8))
+            outbox.append(input: index, to: index + 1)
+            expected += "<\(index)>" + String(UnicodeScalar(UInt8(65 + index % 26)))
+        }
+        #expect(outbox.isFull)
+        #expect(outbox.flush(to: .socket(pair.near), input: input) == .bytes(0))
+        #expect(drain(pair.far) == expected)
+    }
+
+    @Test func aFullSocketKeepsTheRestQueuedFromWhereTheWriteStopped() {
+        let pair = SocketPair()
+        defer { pair.close() }
+        var size: Int32 = 4096
+        setsockopt(pair.near.rawValue, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var outbox = Outbox()
+        let block = [UInt8](repeating: UInt8(ascii: "a"), count: 100_000)
+        outbox.append(block)
+        outbox.append(Array("end".utf8))
+        guard case .wait(readable: false) = outbox.flush(to: .socket(pair.near), input: nil) else {
+            Issue.record("a 100 kB write into a 4 KiB socket buffer should have blocked")
+            return
+        }
+        #expect(!outbox.isEmpty)
+        var received = ""
+        for _ in 0..<1000 where !received.hasSuffix("end") {
+            received += drain(pair.far)
+            _ = outbox.flush(to: .socket(pair.near), input: nil)
+        }
+        #expect(received.utf8.count == 100_003 && received.hasSuffix("aend"))
+        #expect(outbox.isEmpty && outbox.bytesQueued == 0)
+    }
+}
