@@ -313,6 +313,10 @@ final class HTTPSession {
     /// Reads, parses, decides and forwards requests until an end would block.
     func pumpRequests(budget: Int) -> Outcome {
         var reads = 0
+        // Called because something changed: while this direction waited for something else
+        // (the upstream writable), the client's edge may have come and gone, so a short read
+        // from an earlier call proves nothing now.
+        clientDrained = false
         while true {
             // Bytes queued while parsing go out together when parsing stops (a head and its body
             // in one sendmsg); the queue is always empty before reading, which may move the
@@ -574,6 +578,8 @@ final class HTTPSession {
     /// Forwards responses (and the proxy's own, in turn) until an end would block.
     func pumpResponses(budget: Int) -> Outcome {
         var reads = 0
+        // As for requests: an upstream edge may have passed while this waited for the client.
+        upstreamDrained = false
         while true {
             // As for requests: flush when parsing stops, never read with bytes queued.
             let parsesNext = !closing && !tunnelAgreed && (!responseInput.isEmpty || responseEventPending)

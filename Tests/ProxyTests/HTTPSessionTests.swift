@@ -105,6 +105,32 @@ private final class SessionRig {
         #expect(rig.session.requestWait == .sourceReadable)
     }
 
+    @Test func bytesThatArrivedWhileWaitingForTheClientAreReadWhenItDrains() {
+        // The response direction reads a whole response (a short read: the upstream socket was
+        // empty) and blocks on a full client; meanwhile the next response arrives, and its edge
+        // passes while the direction waits for the client, not the upstream. Driven as the
+        // worker drives it: pumped only when the readiness it waits for comes.
+        let rig = SessionRig()
+        var small: Int32 = 4096
+        setsockopt(rig.client.far.rawValue, SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        send(rig.application, "GET /big HTTP/1.1\r\nHost: b\r\n\r\nGET /next HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        _ = drain(rig.server)
+        let big = String(repeating: "b", count: 12_000)
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: \(big.utf8.count)\r\n\r\n" + big)
+        _ = rig.session.pumpResponses(budget: 16)
+        #expect(rig.session.responseWait == .destinationWritable, "12 kB into a 4 KiB socket buffer blocks")
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext")
+        var received = ""
+        for _ in 0..<1000 where rig.session.responseWait == .destinationWritable {
+            received += drain(rig.application) // room again: the worker's writable edge
+            _ = rig.session.pumpResponses(budget: 16)
+        }
+        received += drain(rig.application)
+        #expect(received.hasSuffix("\r\n\r\nnext"), "the second response must not wait for an edge that already passed")
+        #expect(rig.logged.map(\.status) == [200, 200])
+    }
+
     @Test func aDirectionThatUsesItsBudgetYieldsInsteadOfWaitingForAnEdge() {
         // 64 KiB of body through 4 KiB buffers: one read per pump cannot take it all, and
         // edge-triggered epoll will not report the bytes left in the socket again.
