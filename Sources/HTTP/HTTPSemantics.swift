@@ -30,8 +30,28 @@ public enum HTTPSemantics {
     /// never copies it. Host is never removed even when Connection lists it: a request that lost Host
     /// is refused upstream, and a client must not be able to strip the field the proxy routed on.
     public static func removeHopByHop(from headers: inout HTTPHeaders, upgrading: Bool = false) {
-        // Only a Connection field naming something besides close/keep-alive lists other fields.
-        let listsOthers = headers.fields.contains { field in
+        let listsOthers = connectionListsOtherFields(headers)
+        headers.removeAll { headers, field in isHopByHop(field, in: headers, upgrading: upgrading, listsOthers: listsOthers) }
+        if upgrading && headers.contains("Upgrade") { headers.add(name: "Connection", value: "upgrade") }
+    }
+
+    /// The fields `removeHopByHop(from:)` would remove from a section that is forwarded without
+    /// upgrading, as a mask (bit i: field i) for the serializers' `omitting:`, so a parsed head is
+    /// forwarded without copying its fields; nil past 64 fields (use `removeHopByHop`).
+    public static func hopByHopMask(in headers: HTTPHeaders) -> UInt64? {
+        guard headers.fields.count <= 64 else { return nil }
+        let listsOthers = connectionListsOtherFields(headers)
+        var mask: UInt64 = 0
+        for (position, field) in headers.fields.enumerated()
+        where isHopByHop(field, in: headers, upgrading: false, listsOthers: listsOthers) {
+            mask |= 1 << UInt64(position)
+        }
+        return mask
+    }
+
+    /// Only a Connection field naming something besides close/keep-alive lists other fields.
+    private static func connectionListsOtherFields(_ headers: HTTPHeaders) -> Bool {
+        headers.fields.contains { field in
             guard headers.matches(field, connectionName) else { return false }
             var other = false
             headers.forEachListElement(field.value) { element in
@@ -40,14 +60,14 @@ public enum HTTPSemantics {
             }
             return other
         }
-        headers.removeAll { headers, field in
-            let length = Int(field.nameEnd - field.start)
-            if length == 4, headers.matches(field, hostName) { return false }
-            if length == 7, upgrading, headers.matches(field, upgradeName) { return false }
-            if length < 64, hopByHopLengths & (1 << UInt64(length)) != 0, hopByHopNames.contains(where: { headers.matches(field, $0) }) { return true }
-            return (listsOthers || length == 5) && headers.isListedInConnection(field) // 5: a field named "close"
-        }
-        if upgrading && headers.contains("Upgrade") { headers.add(name: "Connection", value: "upgrade") }
+    }
+
+    private static func isHopByHop(_ field: HTTPHeaders.Field, in headers: HTTPHeaders, upgrading: Bool, listsOthers: Bool) -> Bool {
+        let length = Int(field.nameEnd - field.start)
+        if length == 4, headers.matches(field, hostName) { return false }
+        if length == 7, upgrading, headers.matches(field, upgradeName) { return false }
+        if length < 64, hopByHopLengths & (1 << UInt64(length)) != 0, hopByHopNames.contains(where: { headers.matches(field, $0) }) { return true }
+        return (listsOthers || length == 5) && headers.isListedInConnection(field) // 5: a field named "close"
     }
 
     /// The fields RFC 9110 §7.6.1 and RFC 9112 define as hop-by-hop (Proxy-Connection and

@@ -9,7 +9,9 @@
 /// Content-Length (RFC 9110 §8.6: a server MUST NOT send it).
 ///
 /// Appends to the caller's buffer, so a head and the first body bytes can go out in one write.
-/// The serializer does not remove hop-by-hop fields; see `HTTPSemantics.removeHopByHop(from:upgrading:)`.
+/// The serializer does not remove hop-by-hop fields by itself; see
+/// `HTTPSemantics.removeHopByHop(from:upgrading:)`, or pass `HTTPSemantics.hopByHopMask(in:)` as
+/// `omitting:` (bit i set: field i is not written) to forward a parsed head without copying it.
 public enum HTTPSerializer {
     /// Appends `method SP target SP version CRLF`, the fields, the framing field and the empty line.
     ///
@@ -17,7 +19,7 @@ public enum HTTPSerializer {
     /// `.chunked` (a request is never delimited by closing, RFC 9112 §6.3); chunked only for
     /// HTTP/1.1 (RFC 9112 §6.1: not to an HTTP/1.0 recipient); the target is non-empty visible ASCII
     /// without `#` or `\`, so a rewritten target cannot inject a line.
-    public static func requestHead(_ head: HTTPRequestHead, framing: HTTPBodyFraming, into output: inout [UInt8]) {
+    public static func requestHead(_ head: HTTPRequestHead, framing: HTTPBodyFraming, omitting: UInt64 = 0, into output: inout [UInt8]) {
         precondition(framing != .untilClose && framing != .tunnel, "HTTPSerializer: a request is framed by none, contentLength or chunked")
         precondition(framing != .chunked || head.version == .http1_1, "HTTPSerializer: chunked needs HTTP/1.1")
         precondition(!head.target.utf8.isEmpty && head.target.utf8.allSatisfy(RequestTarget.isTargetChar),
@@ -31,7 +33,8 @@ public enum HTTPSerializer {
         output.append(ASCII.space)
         appendVersion(head.version, to: &output)
         appendCRLF(to: &output)
-        for field in head.headers.fields where !isFraming(field, in: head.headers) {
+        for (position, field) in head.headers.fields.enumerated()
+        where !isOmitted(position, omitting) && !isFraming(field, in: head.headers) {
             appendField(field, of: head.headers, to: &output)
         }
         appendFraming(framing, to: &output)
@@ -44,7 +47,7 @@ public enum HTTPSerializer {
     /// only for HTTP/1.1); `.none`, `.untilClose` and `.tunnel` write none (the proxy closes the
     /// connection after an `.untilClose` body, and should say so with `Connection: close`).
     /// Preconditions: a status of 100...999; a reason without CR, LF or other controls.
-    public static func responseHead(_ head: HTTPResponseHead, framing: HTTPBodyFraming, into output: inout [UInt8]) {
+    public static func responseHead(_ head: HTTPResponseHead, framing: HTTPBodyFraming, omitting: UInt64 = 0, into output: inout [UInt8]) {
         precondition((100...999).contains(head.status), "HTTPSerializer: status \(head.status) is not three digits")
         precondition(head.reason.utf8.allSatisfy(ASCII.isFieldValueChar), "HTTPSerializer: the reason phrase has control characters")
         precondition(framing != .chunked || head.version == .http1_1, "HTTPSerializer: chunked needs HTTP/1.1")
@@ -55,7 +58,8 @@ public enum HTTPSerializer {
         output.append(ASCII.space)
         ASCII.append(head.reason, to: &output)
         appendCRLF(to: &output)
-        for field in head.headers.fields where !isFraming(field, in: head.headers) {
+        for (position, field) in head.headers.fields.enumerated()
+        where !isOmitted(position, omitting) && !isFraming(field, in: head.headers) {
             appendField(field, of: head.headers, to: &output)
         }
         if framing == .none && head.status >= 200 && head.status != 204,
@@ -65,6 +69,12 @@ public enum HTTPSerializer {
             appendFraming(framing, to: &output)
         }
         appendCRLF(to: &output)
+    }
+
+    /// Bit `position` of `mask` is set (fields past the 64th are never omitted by a mask).
+    @inline(__always)
+    private static func isOmitted(_ position: Int, _ mask: UInt64) -> Bool {
+        position < 64 && mask & (1 << UInt64(position)) != 0
     }
 
     /// Appends a chunk-size line, `hex CRLF` (RFC 9112 §7.1), for `size` (> 0) bytes of data that

@@ -89,7 +89,7 @@ public struct HTTPRequestHead: Sendable, Equatable {
         let utf8 = target.utf8
         guard let first = utf8.first else { return "" }
         if first == ASCII.slash || target == "*" {
-            let end = utf8.firstIndex(of: ASCII.question) ?? utf8.endIndex
+            guard let end = utf8.firstIndex(of: ASCII.question) else { return target }
             return String(target[..<end])
         }
         guard let components = RequestTarget.absoluteForm(Array(utf8)) else { return "" }
@@ -104,10 +104,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Nil for an HTTP/1.0 request without Host.
     public var authority: String? {
         if method == .CONNECT { return target }
-        let bytes = Array(target.utf8)
-        if let first = bytes.first, first != ASCII.slash, first != ASCII.asterisk,
-           let components = RequestTarget.absoluteForm(bytes) {
-            return String(decoding: bytes[components.authority], as: UTF8.self)
+        // Origin-form (the usual case) and asterisk-form: the Host field, without copying the target.
+        if let first = target.utf8.first, first != ASCII.slash, first != ASCII.asterisk {
+            let bytes = Array(target.utf8)
+            if let components = RequestTarget.absoluteForm(bytes) {
+                return String(decoding: bytes[components.authority], as: UTF8.self)
+            }
         }
         return headers.first("Host")
     }

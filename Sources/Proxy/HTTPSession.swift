@@ -204,7 +204,7 @@ final class HTTPSession {
     let direction: TrafficDirection
     private let client: RelayEndpoint
     private let upstream: RelayEndpoint?
-    private let authorize: ((HTTPRequestHead) -> Decision)?
+    private let authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?
     private let log: (HTTPExchange) -> Void
     private let buffers: BufferPool
     /// The worker loop's time of the current wakeup (what access log durations are measured in).
@@ -276,7 +276,7 @@ final class HTTPSession {
 
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
-        buffers: BufferPool, now: @escaping () -> UInt64, authorize: ((HTTPRequestHead) -> Decision)?, log: @escaping (HTTPExchange) -> Void
+        buffers: BufferPool, now: @escaping () -> UInt64, authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?, log: @escaping (HTTPExchange) -> Void
     ) {
         self.now = now
         self.direction = direction
@@ -479,7 +479,7 @@ final class HTTPSession {
         if reading == nil, exchange.closeAfter { requestsDone = true }
 
         if let authorize {
-            let decision = authorize(head)
+            let decision = authorize(head, exchange)
             exchange.decision = decision
             if !decision.isAllowed {
                 refuse(exchange, framing: framing, head: head, decision: decision)
@@ -495,10 +495,16 @@ final class HTTPSession {
             if reading == nil { requestsDone = true }
             return
         }
-        var forwarded = head
-        HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: exchange.upgradeRequested && head.method != .CONNECT)
+        let upgrading = exchange.upgradeRequested && head.method != .CONNECT
         var bytes: [UInt8] = []
-        HTTPSerializer.requestHead(forwarded, framing: framing, into: &bytes)
+        if !upgrading, let hopByHop = HTTPSemantics.hopByHopMask(in: head.headers) {
+            // The usual request: written without copying its fields.
+            HTTPSerializer.requestHead(head, framing: framing, omitting: hopByHop, into: &bytes)
+        } else {
+            var forwarded = head
+            HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
+            HTTPSerializer.requestHead(forwarded, framing: framing, into: &bytes)
+        }
         toUpstream.append(bytes)
         responses.expectResponse(to: head.method, upgradeRequested: exchange.upgradeRequested && head.method != .CONNECT)
     }
@@ -674,11 +680,23 @@ final class HTTPSession {
                     pendingUpgrade = tunnel
                 }
             }
-            var forwarded = head
-            HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: tunnel && head.status == 101)
-            if head.status < 200, !tunnel {
+            /// Writes the forwarded head: hop-by-hop fields dropped, `Connection: close` added
+            /// when asked; the usual keep-alive response without copying its fields.
+            func forward(framing: HTTPBodyFraming, close: Bool) -> [UInt8] {
                 var bytes: [UInt8] = []
-                HTTPSerializer.responseHead(forwarded, framing: .none, into: &bytes)
+                let upgrading = tunnel && head.status == 101
+                if !upgrading, !close, let hopByHop = HTTPSemantics.hopByHopMask(in: head.headers) {
+                    HTTPSerializer.responseHead(head, framing: framing, omitting: hopByHop, into: &bytes)
+                } else {
+                    var forwarded = head
+                    HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
+                    if close { forwarded.headers.add(name: "Connection", value: "close") }
+                    HTTPSerializer.responseHead(forwarded, framing: framing, into: &bytes)
+                }
+                return bytes
+            }
+            if head.status < 200, !tunnel {
+                let bytes = forward(framing: .none, close: false)
                 toClient.append(bytes)
                 bytesToClient &+= UInt64(bytes.count)
                 return nil
@@ -693,10 +711,8 @@ final class HTTPSession {
             if !keepAlive, !tunnel {
                 exchange.closeAfter = true
                 requestsDone = true
-                forwarded.headers.add(name: "Connection", value: "close")
             }
-            var bytes: [UInt8] = []
-            HTTPSerializer.responseHead(forwarded, framing: framing, into: &bytes)
+            let bytes = forward(framing: framing, close: !keepAlive && !tunnel)
             toClient.append(bytes)
             bytesToClient &+= UInt64(bytes.count)
             if tunnel {

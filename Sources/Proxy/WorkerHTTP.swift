@@ -43,14 +43,15 @@ extension Worker {
         let peer = connection.tls?.peerIdentity?.description
         let worker = index
         let accessLog = self.accessLog
-        var authorize: ((HTTPRequestHead) -> Decision)?
+        var authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?
         if direction == .inbound, !authorizer.isEmpty {
             let authorizer = self.authorizer
             let attributes = connectionAttributes(connection)
-            authorize = { [unowned self] head in
+            authorize = { [unowned self] head, exchange in
+                // The exchange already holds the path and authority (for its log line).
                 let decision = authorizer.evaluate(request: RequestAttributes(
-                    connection: attributes, method: Substring(head.method.rawValue), path: Substring(head.path),
-                    authority: Substring(head.authority ?? ""), headers: PolicyHeaderView(headers: head.headers)
+                    connection: attributes, method: Substring(head.method.rawValue), path: Substring(exchange.path),
+                    authority: Substring(exchange.authority), headers: PolicyHeaderView(headers: head.headers)
                 ))
                 self.countDecision(decision)
                 return decision

@@ -158,6 +158,40 @@ struct SemanticsTests {
         #expect(keepAlive == ["X-Private": "s", "Date": "d"])
     }
 
+    @Test("a head written with the hop-by-hop mask equals one written after removeHopByHop")
+    func hopByHopMask() {
+        let sections: [HTTPHeaders] = [
+            ["Host": "h"],
+            ["Host": "h", "Connection": "keep-alive", "Keep-Alive": "timeout=5", "Accept": "*/*"],
+            ["Host": "h", "Connection": "close, X-Private, host", "X-Private": "secret", "Proxy-Connection": "keep-alive",
+             "TE": "trailers", "Trailer": "X-Sum", "Upgrade": "websocket", "Transfer-Encoding": "chunked", "Accept": "*/*"],
+            ["Connection": "close", "Close": "x", "Date": "d"],
+            ["connection": "X-A", "x-a": "1", "X-B": "2", "CONNECTION": "x-b"],
+        ]
+        for headers in sections {
+            var removed = headers
+            HTTPSemantics.removeHopByHop(from: &removed)
+            let mask = HTTPSemantics.hopByHopMask(in: headers)
+            #expect(mask != nil)
+            var expected: [UInt8] = []
+            var masked: [UInt8] = []
+            HTTPSerializer.requestHead(HTTPRequestHead(method: .GET, target: "/", version: .http1_1, headers: removed), framing: .none, into: &expected)
+            HTTPSerializer.requestHead(HTTPRequestHead(method: .GET, target: "/", version: .http1_1, headers: headers), framing: .none,
+                                       omitting: mask ?? 0, into: &masked)
+            #expect(String(decoding: masked, as: UTF8.self) == String(decoding: expected, as: UTF8.self))
+            var response: [UInt8] = []
+            var responseExpected: [UInt8] = []
+            HTTPSerializer.responseHead(HTTPResponseHead(version: .http1_1, status: 200, headers: headers), framing: .contentLength(0),
+                                        omitting: mask ?? 0, into: &response)
+            HTTPSerializer.responseHead(HTTPResponseHead(version: .http1_1, status: 200, headers: removed), framing: .contentLength(0),
+                                        into: &responseExpected)
+            #expect(response == responseExpected)
+        }
+        var many = HTTPHeaders()
+        for index in 0..<65 { many.add(name: "F\(index)", value: "v") }
+        #expect(HTTPSemantics.hopByHopMask(in: many) == nil, "past 64 fields: removeHopByHop instead")
+    }
+
     @Test("removing fields in place leaves a section that still adds, compares and serializes right")
     func removalInPlace() {
         var headers: HTTPHeaders = ["A": "1", "Connection": "x-b", "X-B": "2", "C": "3"]

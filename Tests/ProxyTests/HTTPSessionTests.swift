@@ -66,7 +66,7 @@ private final class SessionRig {
         buffers = BufferPool(bufferSize: bufferSize)
         session = HTTPSession(
             direction: .inbound, client: .socket(client.far), upstream: .socket(upstream.near), upstreamFailure: nil,
-            buffers: buffers, now: { Clock.monotonicNanoseconds() }, authorize: authorize
+            buffers: buffers, now: { Clock.monotonicNanoseconds() }, authorize: authorize.map { decide in { head, _ in decide(head) } }
         ) { [unowned self] exchange in self.logged.append(exchange) }
     }
 
