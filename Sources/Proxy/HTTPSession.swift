@@ -321,8 +321,9 @@ final class HTTPSession {
             // Bytes queued while parsing go out together when parsing stops (a head and its body
             // in one sendmsg); the queue is always empty before reading, which may move the
             // input buffer's bytes the queue points into.
+            let awaitingUpgradeAnswer = requests.waitingFor == .upgradeDecision
             let parsesNext = !tunnelAgreed && !closing && (!requestsDone || reading != nil)
-                && (!requestInput.isEmpty || requestEventPending || (requests.waitingFor == .upgradeDecision && pendingUpgrade != nil))
+                && (awaitingUpgradeAnswer ? pendingUpgrade != nil : !requestInput.isEmpty || requestEventPending)
             if let upstream, !toUpstream.isEmpty, !parsesNext || toUpstream.isFull {
                 switch toUpstream.flush(to: upstream, input: requestInput.buffer) {
                 case .bytes: break
@@ -343,7 +344,9 @@ final class HTTPSession {
                 requests.resolveUpgrade(accepted: accepted)
                 requestEventPending = true
             }
-            if !requestInput.isEmpty || requestEventPending, !requestsDone || reading != nil {
+            // Until the upstream answers an Upgrade or CONNECT the parser takes nothing: the bytes
+            // the client sent behind it wait in the input (for the tunnel, or the next request).
+            if !requestInput.isEmpty || requestEventPending, !requestsDone || reading != nil, requests.waitingFor != .upgradeDecision {
                 if let outcome = parseRequest() { return outcome }
                 continue
             }

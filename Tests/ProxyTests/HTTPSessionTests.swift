@@ -170,6 +170,41 @@ private final class SessionRig {
         #expect(rig.logged.map(\.status) == [200])
     }
 
+    @Test func anAcceptedConnectBecomesATunnelWithTheBytesEachSideSentEarly() {
+        let rig = SessionRig()
+        // The client starts its TLS handshake right behind the CONNECT, as clients do.
+        send(rig.application, "CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n\u{16}\u{03}\u{01}hello")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == "CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n", "nothing past the head before the answer")
+        send(rig.server, "HTTP/1.1 200 Connection Established\r\n\r\nserver-first")
+        #expect(rig.session.pumpResponses(budget: 16) == .tunnel)
+        #expect(drain(rig.application) == "HTTP/1.1 200 Connection Established\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .tunnel)
+        #expect(rig.session.outboxesEmpty)
+        let leftovers = rig.session.takeTunnelLeftovers()
+        func text(_ piece: (UnsafeMutableRawPointer, Int, Int)?) -> String {
+            guard let (buffer, offset, count) = piece else { return "" }
+            defer { rig.buffers.release(buffer) }
+            return String(decoding: UnsafeRawBufferPointer(start: buffer + offset, count: count), as: UTF8.self)
+        }
+        #expect(text(leftovers.toUpstream) == "\u{16}\u{03}\u{01}hello", "the client's early bytes go to the tunnel, not the parser")
+        #expect(text(leftovers.toClient) == "server-first")
+        #expect(rig.logged.map(\.status) == [200] && rig.logged.first?.method == .CONNECT)
+    }
+
+    @Test func aRefusedConnectLeavesTheConnectionSpeakingHTTP() {
+        let rig = SessionRig()
+        send(rig.application, "CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        _ = drain(rig.server)
+        send(rig.server, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
+        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application) == "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
+        send(rig.application, "GET /after HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == "GET /after HTTP/1.1\r\nHost: b\r\n\r\n")
+    }
+
     @Test func aDeniedRequestGetsA403InTurnAndTheConnectionStaysUsable() {
         let deny = Decision(reason: .deniedByPolicy, policyIndex: 0, ruleIndex: 0, policyName: "default/no-admin", audited: [])
         let allow = Decision(reason: .allowedByDefault, policyIndex: nil, ruleIndex: nil, policyName: Decision.defaultAllowName, audited: [])
