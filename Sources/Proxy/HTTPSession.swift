@@ -266,6 +266,16 @@ final class HTTPSession {
     private(set) var bytesToClient: UInt64 = 0
     private(set) var requestsSeen = 0
 
+    /// Loop steps one pump may take: far more than its read budget can cause (16 reads of a
+    /// 64 KiB buffer of 18-byte requests, a few events each), far less than a stuck worker.
+    static let maximumSteps = 1_000_000
+
+    /// The parsers' states, for the log line of an internal error.
+    private var stateDescription: String {
+        "requests \(requests.waitingFor), responses \(responses.waitingFor), \(exchanges.count) in flight, "
+            + "input \(requestInput.end - requestInput.start)/\(responseInput.end - responseInput.start) bytes"
+    }
+
     /// Pipelined requests read ahead of their responses, at most.
     static let maximumInFlight = 32
     /// How long a request head may take from its first byte to its end (nginx's
@@ -317,7 +327,16 @@ final class HTTPSession {
         // (the upstream writable), the client's edge may have come and gone, so a short read
         // from an earlier call proves nothing now.
         clientDrained = false
+        var steps = 0
         while true {
+            // A guard, not a limit: a pump's work is bounded by its read budget, so this many
+            // steps means a state the session cannot leave. Fail the connection rather than
+            // spin the worker (and every connection on it) forever.
+            steps += 1
+            if steps > Self.maximumSteps {
+                assertionFailure("HTTPSession.pumpRequests made no progress")
+                return .failed(clientFailed: false, detail: "internal error: the request direction made no progress (\(stateDescription))")
+            }
             // Bytes queued while parsing go out together when parsing stops (a head and its body
             // in one sendmsg); the queue is always empty before reading, which may move the
             // input buffer's bytes the queue points into.
@@ -589,7 +608,13 @@ final class HTTPSession {
         var reads = 0
         // As for requests: an upstream edge may have passed while this waited for the client.
         upstreamDrained = false
+        var steps = 0
         while true {
+            steps += 1
+            if steps > Self.maximumSteps {
+                assertionFailure("HTTPSession.pumpResponses made no progress")
+                return .failed(clientFailed: false, detail: "internal error: the response direction made no progress (\(stateDescription))")
+            }
             // As for requests: flush when parsing stops, never read with bytes queued.
             let parsesNext = !closing && !tunnelAgreed && (!responseInput.isEmpty || responseEventPending)
             if !toClient.isEmpty, !parsesNext || toClient.isFull {
