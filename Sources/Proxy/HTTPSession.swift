@@ -357,7 +357,11 @@ final class HTTPSession {
             }
             if requestInput.isEmpty, toUpstream.isEmpty { releaseInput(&requestInput) }
             if tunnelAgreed { return .tunnel }
-            if closing { return .blocked }
+            if closing {
+                // Once the last response is out and the client has its FIN, the client's bytes
+                // are only drained; before that the response direction finishes the close.
+                return clientWriteShut ? lingerDrain() : .blocked
+            }
             if requests.waitingFor == .upgradeDecision, let accepted = pendingUpgrade {
                 pendingUpgrade = nil
                 requests.resolveUpgrade(accepted: accepted)
@@ -864,25 +868,38 @@ final class HTTPSession {
                 return .finished
             }
         }
+        return lingerDrain()
+    }
+
+    /// After the FIN to the client: read and drop what it still sends until its own end, so that
+    /// closing does not reset responses it has not read yet. Run by either direction, as the
+    /// client's readiness wakes the request direction.
+    private func lingerDrain() -> Outcome {
         if clientEnded { return .finished }
-        // Drain: the worker's timer bounds this (lingering close).
+        // The worker's timer bounds this (lingering close), the read budget bounds each round (a
+        // client that keeps sending cannot hold the worker).
         var scratch = SessionInput()
-        while true {
+        defer { releaseInput(&scratch) }
+        for _ in 0..<Self.lingerReadsPerRound {
             switch read(from: client, into: &scratch) {
             case .bytes(_, _, let ended):
                 scratch.start = scratch.end
                 if ended { return .finished }
             case .end, .failed:
-                releaseInput(&scratch)
                 return .finished
             case .wait(let writable):
-                releaseInput(&scratch)
                 requestWait = writable ? .sourceWritable : .sourceReadable
                 responseWait = .nothing
                 return .blocked
             }
         }
+        requestWait = .nothing
+        responseWait = .nothing
+        return .yielded
     }
+
+    /// Reads of what a closing client still sends, per round.
+    static let lingerReadsPerRound = 16
 
     private var clientWriteShut = false
 

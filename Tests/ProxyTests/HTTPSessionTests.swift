@@ -205,6 +205,25 @@ private final class SessionRig {
         #expect(drain(rig.server) == "GET /after HTTP/1.1\r\nHost: b\r\n\r\n")
     }
 
+    @Test func afterTheLastResponseTheClientsLateBytesAreDrainedUntilItsEnd() {
+        let rig = SessionRig()
+        send(rig.application, "GET /x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        _ = drain(rig.server)
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application).hasSuffix("\r\n\r\nok"))
+        #expect(peerClosed(rig.application), "FIN after the last response")
+        #expect(rig.session.isClosing && rig.session.requestWait == .sourceReadable)
+        // The client still sends, then closes: its readiness wakes the request direction, which
+        // drains and finishes (a reset here could destroy the response before the client read it).
+        send(rig.application, "late bytes the proxy must read and drop")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        shutdown(rig.application.rawValue, Int32(SHUT_WR))
+        rig.session.noteClientHangup()
+        #expect(rig.session.pumpRequests(budget: 16) == .finished)
+    }
+
     @Test func aDeniedRequestGetsA403InTurnAndTheConnectionStaysUsable() {
         let deny = Decision(reason: .deniedByPolicy, policyIndex: 0, ruleIndex: 0, policyName: "default/no-admin", audited: [])
         let allow = Decision(reason: .allowedByDefault, policyIndex: nil, ruleIndex: nil, policyName: Decision.defaultAllowName, audited: [])
