@@ -45,6 +45,8 @@ let package = Package(
         .target(name: "HTTP"),
         // Pure: Istio AuthorizationPolicy model and evaluation.
         .target(name: "Policy", dependencies: ["Addresses", "Identity"]),
+        // Pure: services, endpoints, load balancers, retries, outlier detection.
+        .target(name: "Routing", dependencies: ["Addresses"]),
         // Every raw syscall, typed errors; the only place besides Netfilter that touches pointers.
         .target(name: "LinuxSys", dependencies: ["CLinuxShims", "Addresses"]),
         // Interception ruleset: pure planning + nft text, libnftnl encoding, one-batch apply, read back.
@@ -58,7 +60,7 @@ let package = Package(
         // Two half-duplex directions: splice through pooled pipes, buffered fallback.
         .target(name: "Relay", dependencies: ["LinuxSys"]),
         // Pure: YAML documents to a typed, validated configuration with file:line errors.
-        .target(name: "Config", dependencies: ["Addresses", "Identity", "Policy", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["Addresses", "Identity", "Policy", "Routing", .product(name: "Yams", package: "Yams")]),
         // The health (15021) and metrics (15090) server, on its own thread.
         .target(name: "Admin", dependencies: ["Addresses", "LinuxSys", "Reactor"]),
         // Listeners, workers and the per-connection state machine.
@@ -81,11 +83,12 @@ let package = Package(
         .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "Addresses", "LinuxSys"], resources: [.copy("Golden")]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "LinuxSys"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "LinuxSys"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses", "Routing"]),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "Addresses", "LinuxSys"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Addresses", "Identity"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Addresses"]),
         .testTarget(name: "DetectTests", dependencies: ["Detect"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Identity", "LinuxSys"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "PKI", "Identity", "LinuxSys", "COpenSSL", "COpenSSLShims"]),
