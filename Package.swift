@@ -92,6 +92,6 @@ let package = Package(
         .testTarget(name: "DetectTests", dependencies: ["Detect"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Identity", "LinuxSys"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "PKI", "Identity", "LinuxSys", "COpenSSL", "COpenSSLShims"]),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Config", "LinuxSys", "Addresses", "HTTP", "Policy", "Relay"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Config", "LinuxSys", "Addresses", "HTTP", "Policy", "Relay", "Routing"]),
     ]
 )

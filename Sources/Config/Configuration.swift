@@ -1,4 +1,5 @@
 import Policy
+import Routing
 import Yams
 
 /// Everything Weft was configured with: an immutable snapshot, built by `load` from YAML documents.
@@ -20,14 +21,29 @@ public struct Configuration: Sendable, Equatable {
     /// `istio-system`, selectors matching its labels), compiled by `load` for inbound
     /// connections and requests; `allowAll` when none applies.
     public var authorizer: Authorizer
+    /// Every valid `Service` document (v1), in reading order: the mesh's destinations, by
+    /// cluster IP and port.
+    public var services: [Service]
+    /// Every valid `EndpointSlice` document (discovery.k8s.io/v1), in reading order; each names
+    /// one of `services`.
+    public var endpointSlices: [EndpointSlice]
+    /// Every valid `HTTPRoute` document (gateway.networking.k8s.io/v1), in reading order; each is
+    /// attached to some of `services` and forwards to others.
+    public var httpRoutes: [HTTPRoute]
+    /// Every valid `DestinationRule` document (networking.istio.io/v1), in reading order; each is
+    /// for one of `services`, and no two are for the same one.
+    public var destinationRules: [DestinationRule]
 
     /// A configuration made of the given parts, the defaults for the rest. `inboundMTLS` and
     /// `authorizer` are taken as given, not resolved from `peerAuthentications` and
-    /// `authorizationPolicies`; `load` resolves them.
+    /// `authorizationPolicies`; `load` resolves them. The traffic documents (`services` to
+    /// `destinationRules`) are taken as given too, not checked against each other.
     public init(
         sidecar: SidecarConfig = .defaults, resources: [ConfigResource] = [],
         peerAuthentications: [PeerAuthentication] = [], inboundMTLS: InboundMTLS = .permissive,
-        authorizationPolicies: [AuthorizationPolicy] = [], authorizer: Authorizer = .allowAll
+        authorizationPolicies: [AuthorizationPolicy] = [], authorizer: Authorizer = .allowAll,
+        services: [Service] = [], endpointSlices: [EndpointSlice] = [], httpRoutes: [HTTPRoute] = [],
+        destinationRules: [DestinationRule] = []
     ) {
         self.sidecar = sidecar
         self.resources = resources
@@ -35,6 +51,10 @@ public struct Configuration: Sendable, Equatable {
         self.inboundMTLS = inboundMTLS
         self.authorizationPolicies = authorizationPolicies
         self.authorizer = authorizer
+        self.services = services
+        self.endpointSlices = endpointSlices
+        self.httpRoutes = httpRoutes
+        self.destinationRules = destinationRules
     }
 
     /// What Weft runs on without any configuration.
@@ -44,20 +64,24 @@ public struct Configuration: Sendable, Equatable {
     /// `apiVersion` and `kind`; documents that are empty (a stray `---`, only comments) are skipped,
     /// so no documents at all gives `defaults`, and any subset of kinds may be given (without a
     /// Sidecar, its defaults apply). Once every document is read, the `PeerAuthentication`
-    /// documents are resolved for the Sidecar into `inboundMTLS`, and the `AuthorizationPolicy`
-    /// documents that apply to it are compiled into `authorizer`.
+    /// documents are resolved for the Sidecar into `inboundMTLS`, the `AuthorizationPolicy`
+    /// documents that apply to it are compiled into `authorizer`, and every reference a traffic
+    /// document makes to a Service (a route's parents and backends, a slice's Service, a
+    /// DestinationRule's host) is checked against the `Service` documents, wherever they are.
     ///
     /// Throws `ConfigErrors` with every problem found — YAML syntax, unknown kinds and fields, wrong
     /// types, values out of range, conflicting documents — each at its `file:line:column`.
     public static func load(_ sources: [ConfigSource]) throws(ConfigErrors) -> Configuration {
         var configuration = Configuration.defaults
         var log = DiagnosticLog()
+        var references: [(source: Int, reference: ServiceReference)] = []
         for (index, source) in sources.enumerated() {
             let (documents, yamlError) = composeDocuments(source)
             for document in documents {
                 var reader = DocumentReader(file: document.file)
                 readDocument(document.root, into: &configuration, reader: &reader)
                 for diagnostic in reader.diagnostics { log.add(diagnostic, source: index) }
+                references += reader.references.map { (index, $0) }
             }
             if let yamlError { log.add(yamlError, source: index) }
         }
@@ -71,6 +95,10 @@ public struct Configuration: Sendable, Equatable {
         for diagnostic in resolution.diagnostics {
             let source = sources.firstIndex { $0.name == diagnostic.file } ?? sources.count
             log.add(diagnostic, source: source)
+        }
+        // A Service may come after the documents that name it, or in another file.
+        for (source, reference) in references {
+            for diagnostic in configuration.check(reference) { log.add(diagnostic, source: source) }
         }
         guard log.isEmpty else { throw ConfigErrors(log.sorted) }
         return configuration
@@ -118,20 +146,32 @@ public struct ConfigResource: Sendable, Equatable, CustomStringConvertible {
 
 /// A kind of document Weft understands. Adding a kind is one new file with a type conforming to
 /// this protocol, plus its name in `documentKinds`; the header (`apiVersion`, `kind`, `metadata`) is
-/// read for it, and it reads its own `spec`.
+/// read for it, and it reads its own `spec` (or its own top-level fields, `bodyFields`).
 protocol DocumentKind {
     /// The `apiVersion`s this kind is read from, the current one first, e.g. `weft.io/v1`.
     static var apiVersions: [String] { get }
     /// The `kind`, e.g. `Sidecar`.
     static var kind: String { get }
+    /// The top-level fields besides the header: `spec` for most kinds; an EndpointSlice has
+    /// `addressType`, `endpoints` and `ports` instead.
+    static var bodyFields: [String] { get }
     /// Reads the document's `spec` into `configuration`, reporting every problem to `reader`. Also
     /// checks rules across documents (such as "at most one Sidecar") against
     /// `configuration.resources`, which lists the documents read before this one.
     static func read(_ document: ConfigDocument, into configuration: inout Configuration, reader: inout DocumentReader)
 }
 
+extension DocumentKind {
+    static var bodyFields: [String] { ["spec"] }
+}
+
 /// Every kind `Configuration.load` reads.
-var documentKinds: [any DocumentKind.Type] { [SidecarDocument.self, PeerAuthenticationDocument.self, AuthorizationPolicyDocument.self] }
+var documentKinds: [any DocumentKind.Type] {
+    [
+        SidecarDocument.self, PeerAuthenticationDocument.self, AuthorizationPolicyDocument.self,
+        ServiceDocument.self, EndpointSliceDocument.self, HTTPRouteDocument.self, DestinationRuleDocument.self,
+    ]
+}
 
 /// The common part of every document, read before the kind-specific `spec`.
 struct ConfigDocument {
@@ -142,12 +182,18 @@ struct ConfigDocument {
     let namespace: String?
     /// `metadata.labels`, the valid ones; empty without any.
     let labels: [String: String]
-    /// The `spec` field, if present.
-    let spec: Field?
+    /// The fields of `metadata` that were given (name, namespace, labels), where messages about
+    /// them point.
+    let metadata: [String: Field]
+    /// The kind's `bodyFields` that are present, by name.
+    let body: [String: Field]
     let position: ConfigPosition
+
+    /// The `spec` field, if present.
+    var spec: Field? { body["spec"] }
 }
 
-private let documentFields = ["apiVersion", "kind", "metadata", "spec"]
+private let headerFields = ["apiVersion", "kind", "metadata"]
 private let metadataFields = ["name", "namespace", "labels"]
 
 /// Reads one document: the header common to all kinds, then hands `spec` to its kind.
@@ -155,7 +201,10 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
     // An empty document (`---` with nothing after it, or only comments) is not an error; Kubernetes
     // tools skip them too.
     if isNull(root) { return }
-    guard let fields = reader.mapping(root, path: "", known: documentFields) else { return }
+    // The fields a document may have depend on its kind, so the kind is looked up first; an
+    // unknown kind is reported below, and its fields are judged as if it had a `spec`.
+    let bodyFields = kindNamed(in: root)?.bodyFields ?? ["spec"]
+    guard let fields = reader.mapping(root, path: "", known: headerFields + bodyFields) else { return }
     let supported = documentKinds.map { "\($0.kind) (\($0.apiVersions[0]))" }.joined(separator: ", ")
     var apiVersion: String?
     if let field = fields["apiVersion"] {
@@ -171,7 +220,9 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
     var name: String?
     var namespace: String?
     var labels: [String: String] = [:]
+    var metadataGiven: [String: Field] = [:]
     if let metadata = fields["metadata"], let metaFields = reader.mapping(metadata.value, path: "metadata", known: metadataFields) {
+        metadataGiven = metaFields
         if let field = metaFields["name"], let text = reader.string(field, expecting: "a name such as web") {
             if isDNSSubdomain(text) { name = text } else {
                 reader.report("`metadata.name` \(quoted(text)) is not a valid name; use at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit (RFC 1123, as Kubernetes names)", at: field.value)
@@ -201,14 +252,25 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
         reader.report("unsupported apiVersion `\(clip(apiVersion))` for kind \(kind); write `apiVersion: \(versions[0])`\(also)", at: field.value)
     }
     let document = ConfigDocument(
-        kind: kind, kindNode: kindField.value, name: name, namespace: namespace, labels: labels,
-        spec: fields["spec"], position: reader.position(of: root)
+        kind: kind, kindNode: kindField.value, name: name, namespace: namespace, labels: labels, metadata: metadataGiven,
+        body: fields.filter { bodyFields.contains($0.key) }, position: reader.position(of: root)
     )
     kindType.read(document, into: &configuration, reader: &reader)
     let version = apiVersion.flatMap { versions.contains($0) ? $0 : nil } ?? versions[0]
     configuration.resources.append(ConfigResource(
         apiVersion: version, kind: kind, name: name, namespace: namespace, position: document.position
     ))
+}
+
+/// The kind a document's `kind` names, if it is a plain string Weft reads; nothing is reported,
+/// `readDocument` reads `kind` properly.
+private func kindNamed(in root: Node) -> (any DocumentKind.Type)? {
+    guard case .mapping(let mapping) = root else { return nil }
+    for (key, value) in mapping {
+        guard case .scalar(let keyScalar) = key, keyScalar.string == "kind", case .scalar(let scalar) = value else { continue }
+        return documentKinds.first { $0.kind == scalar.string }
+    }
+    return nil
 }
 
 /// An RFC 1123 label: 1...63 of `a-z`, `0-9`, `-`, starting and ending with a letter or digit.

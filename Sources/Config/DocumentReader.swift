@@ -13,6 +13,9 @@ struct Field {
 struct DocumentReader {
     let file: String
     private(set) var diagnostics: [ConfigDiagnostic] = []
+    /// The Services this document refers to, which `Configuration.load` checks once every
+    /// document is read (the Service may come later, or from another file).
+    var references: [ServiceReference] = []
 
     init(file: String) {
         self.file = file
@@ -297,7 +300,8 @@ func closestMatch(to word: String, among candidates: [String]) -> String? {
     for candidate in candidates {
         let target = Array(candidate.lowercased().unicodeScalars)
         let isPrefix = lowered.count >= 3 && target.starts(with: lowered)
-        let distance = isPrefix ? 1 : editDistance(lowered, target)
+        // A word that differs only in case (`HTTPS` for `https`) beats one that it begins.
+        let distance = lowered == target ? 0 : isPrefix ? 1 : editDistance(lowered, target)
         guard distance <= max(1, target.count / 3) else { continue }
         if let best, best.distance <= distance { continue }
         best = (candidate, distance)

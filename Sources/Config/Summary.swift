@@ -1,11 +1,13 @@
 import Policy
+import Routing
 
 extension Configuration {
     /// What the configuration means for this sidecar's connections, one line per aspect, as
     /// `weft check` prints it under its "ok" line: the identity, outbound mTLS, the inbound mTLS
     /// modes with the PeerAuthentication documents they come from, protocol detection, and the
     /// AuthorizationPolicies that apply (and how many documents of each kind do not apply to
-    /// this sidecar, so a policy written for it but never matching stands out).
+    /// this sidecar, so a policy written for it but never matching stands out), then one line
+    /// for each kind of traffic document given: Services, endpoints, HTTPRoutes, DestinationRules.
     public var summary: [String] {
         var lines: [String] = []
         if let identity = sidecar.identity {
@@ -46,6 +48,65 @@ extension Configuration {
 
         lines.append("detection: \(formatDuration(sidecar.detectionTimeout)) for the first bytes; opaque ports \(sidecar.opaquePorts)")
         lines += authorizationSummary
+        lines += trafficSummary
+        return lines
+    }
+
+    /// One line per kind of traffic document, for the kinds given: each Service's addresses and
+    /// ports; each Service's ready endpoints; each route's parents and where its rules send
+    /// requests (as shares, which is what a canary change is reviewed for); each
+    /// DestinationRule's balancer and settings.
+    var trafficSummary: [String] {
+        var lines: [String] = []
+        if !services.isEmpty {
+            lines.append("services: " + services.map { service in
+                let addresses = service.isHeadless ? "headless" : service.clusterIPs.map(\.description).joined(separator: ", ")
+                let ports = service.ports.map { port in port.name.map { "\(port.port) (\($0))" } ?? "\(port.port)" }
+                let portText = ports.isEmpty ? "no ports" : "port\(ports.count == 1 ? "" : "s") \(ports.joined(separator: ", "))"
+                return "\(service.qualifiedName) \(addresses) \(portText)"
+            }.joined(separator: "; "))
+        }
+        if !endpointSlices.isEmpty {
+            var order: [String] = []
+            var slices: [String: [EndpointSlice]] = [:]
+            for slice in endpointSlices {
+                let service = "\(slice.namespace)/\(slice.serviceName)"
+                if slices[service] == nil { order.append(service) }
+                slices[service, default: []].append(slice)
+            }
+            lines.append("endpoints: " + order.map { service in
+                let group = slices[service]!
+                let endpoints = group.flatMap(\.endpoints)
+                let ready = endpoints.filter(\.ready).count
+                return "\(service) \(ready) of \(endpoints.count) ready in \(group.count) EndpointSlice\(group.count == 1 ? "" : "s")"
+            }.joined(separator: "; "))
+        }
+        if !httpRoutes.isEmpty {
+            lines.append("HTTP routes: " + httpRoutes.map { route in
+                let parents = route.parentRefs.map { parent in
+                    var text = "\(parent.namespace)/\(parent.name)"
+                    if let port = parent.port { text += " port \(port)" }
+                    if let section = parent.sectionName { text += " port \(section)" }
+                    return text
+                }
+                let rules = route.rules.enumerated().map { index, rule in "rule \(rule.name ?? "\(index)") \(destination(of: rule))" }
+                return "\(route.qualifiedName) (Service\(parents.count == 1 ? "" : "s") \(parents.joined(separator: ", "))): \(rules.joined(separator: ", "))"
+            }.joined(separator: "; "))
+        }
+        if !destinationRules.isEmpty {
+            lines.append("destination rules: " + destinationRules.map { rule in
+                let policy = rule.trafficPolicy ?? DestinationRule.TrafficPolicy()
+                var parts = [balancerName(policy.effectiveLoadBalancer)]
+                if policy.connectionPool != nil { parts.append("connection pool") }
+                if policy.outlierDetection != nil { parts.append("outlier detection") }
+                if !policy.portLevelSettings.isEmpty {
+                    let ports = policy.portLevelSettings.map { "\($0.port)" }.joined(separator: ", ")
+                    parts.append("own settings for port\(policy.portLevelSettings.count == 1 ? "" : "s") \(ports)")
+                }
+                if !rule.subsets.isEmpty { parts.append("subsets \(rule.subsets.map(\.name).joined(separator: ", "))") }
+                return "\(rule.qualifiedName) for Service \(rule.serviceNamespace)/\(rule.serviceName): \(parts.joined(separator: ", "))"
+            }.joined(separator: "; "))
+        }
         return lines
     }
 
@@ -93,5 +154,43 @@ extension AuthorizationRule {
         let byOperation = !to.isEmpty && to.allSatisfy { !$0.ports.isEmpty || !$0.notPorts.isEmpty }
         let byCondition = when.contains { if case .destinationPort = $0 { return true } else { return false } }
         return byOperation || byCondition
+    }
+}
+
+/// Where a rule sends requests: `to reviews-v1 80% and reviews-v2 20%`, `redirects`, or why every
+/// request gets a 500 (the Gateway API's answer when no backend can take it).
+private func destination(of rule: HTTPRouteRule) -> String {
+    if rule.filters.contains(where: { if case .requestRedirect = $0 { return true } else { return false } }) {
+        return "redirects"
+    }
+    guard !rule.backendRefs.isEmpty else { return "has no backends (500)" }
+    let total = rule.backendRefs.reduce(0) { $0 + $1.weight }
+    guard total > 0 else { return "has only backends of weight 0 (500)" }
+    if rule.backendRefs.count == 1 { return "to \(rule.backendRefs[0].name)" }
+    let shares = rule.backendRefs.map { backend in
+        // Rounded to a whole percent; weights need not add up to 100.
+        "\(backend.name) \((backend.weight * 100 + total / 2) / total)%"
+    }
+    return "to " + shares.dropLast().joined(separator: ", ") + " and " + shares.last!
+}
+
+/// `LEAST_REQUEST`, or the consistent hash's key and algorithm.
+private func balancerName(_ balancer: DestinationRule.LoadBalancer) -> String {
+    switch balancer {
+    case .roundRobin: return "ROUND_ROBIN"
+    case .leastRequest: return "LEAST_REQUEST"
+    case .random: return "RANDOM"
+    case .consistentHash(let hash):
+        let key: String
+        switch hash.key {
+        case .httpHeaderName(let name): key = "header \(name)"
+        case .httpCookie(let name, _, _): key = "cookie \(name)"
+        case .sourceIP: key = "source IP"
+        case .httpQueryParameterName(let name): key = "query parameter \(name)"
+        }
+        switch hash.algorithm {
+        case .ringHash(let size): return "consistent hash of \(key) (ring of \(size))"
+        case .maglev(let size): return "consistent hash of \(key) (Maglev table of \(size))"
+        }
     }
 }

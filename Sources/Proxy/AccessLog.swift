@@ -89,12 +89,12 @@ struct AccessLine {
 
     /// A JSON string, or null.
     mutating func field(_ key: StaticString, _ value: String?) {
-        guard let value else {
-            self.key(key)
-            bytes.append(contentsOf: "null".utf8)
-            return
-        }
-        field(key, value)
+        if let value { field(key, value) } else { null(key) }
+    }
+
+    private mutating func null(_ key: StaticString) {
+        self.key(key)
+        bytes.append(contentsOf: "null".utf8)
     }
 
     /// A JSON string of a value's description (addresses, identities).
@@ -117,12 +117,7 @@ struct AccessLine {
 
     /// A number, or null.
     mutating func field(_ key: StaticString, _ value: Int?) {
-        guard let value else {
-            self.key(key)
-            bytes.append(contentsOf: "null".utf8)
-            return
-        }
-        field(key, value)
+        if let value { field(key, value) } else { null(key) }
     }
 
     /// An RFC 3339 UTC time with milliseconds, as a JSON string.

@@ -4,7 +4,9 @@ import Config
 /// `weft check --config PATH`: loads the configuration exactly as `weft proxy` would and reports
 /// every problem, so a bad file is caught before a pod starts with it. A valid one is summarised:
 /// the documents read, then the identity, outbound mTLS, inbound mTLS modes, protocol detection
-/// and the AuthorizationPolicies that apply to this sidecar (and how many are for others).
+/// and the AuthorizationPolicies that apply to this sidecar (and how many are for others), then
+/// a line for each kind of traffic document given (Services, endpoints, HTTPRoutes,
+/// DestinationRules).
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",

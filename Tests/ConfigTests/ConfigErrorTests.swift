@@ -41,8 +41,8 @@ let errorCases: [ErrorCase] = [
               (4, 11, "duplicate key `inbound`; a key may appear once in a mapping, so remove the repetition")),
 
     // Document header.
-    ErrorCase("unsupported kind", "apiVersion: v1\nkind: Service\n",
-              (2, 7, "unsupported kind `Service`; Weft reads Sidecar (weft.io/v1), PeerAuthentication (security.istio.io/v1)")),
+    ErrorCase("unsupported kind", "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n",
+              (2, 7, "unsupported kind `Gateway`; Weft reads Sidecar (weft.io/v1), PeerAuthentication (security.istio.io/v1)")),
     ErrorCase("misspelt kind", "apiVersion: weft.io/v1\nkind: Sidecr\n",
               (2, 7, "unsupported kind `Sidecr` (did you mean `Sidecar`?); Weft reads Sidecar (weft.io/v1), PeerAuthentication (security.istio.io/v1)")),
     ErrorCase("wrong apiVersion", "apiVersion: weft.io/v2\nkind: Sidecar\n",
@@ -212,7 +212,7 @@ struct ConfigErrorTests {
     func severalSources() {
         let found = diagnostics([
             ConfigSource(name: "b.yaml", text: sidecar("  workers: x")),
-            ConfigSource(name: "a.yaml", text: "apiVersion: v1\nkind: Service\n"),
+            ConfigSource(name: "a.yaml", text: "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n"),
         ])
         #expect(found.map { "\($0.file):\($0.line)" } == ["b.yaml:4", "a.yaml:2"])
     }
@@ -228,7 +228,7 @@ struct ConfigErrorTests {
 
     @Test("an unknown kind does not hide the other documents' errors")
     func unknownKindAmongOthers() {
-        let text = "apiVersion: v1\nkind: Service\n---\n" + sidecar("  workers: x")
+        let text = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n---\n" + sidecar("  workers: x")
         #expect(diagnostics(text).map { "\($0.line):\($0.column)" } == ["2:7", "7:12"])
     }
 }

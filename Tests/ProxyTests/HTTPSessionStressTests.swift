@@ -3,20 +3,9 @@ import HTTP
 import LinuxSys
 import Policy
 import Relay
+import Routing
 import Testing
 @testable import Proxy
-
-/// SplitMix64: a small deterministic generator, so a failing seed can be replayed.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// What clients and servers send: well-formed messages, the awkward ones (CONNECT and Upgrade
 /// with bytes behind them, 100-continue, bodies read until close) and malformed ones.
@@ -83,7 +72,7 @@ private func discardAvailable(_ fd: Descriptor) -> Int {
     /// builds), and the session must reach an end once both peers have closed.
     @Test(arguments: 0..<2000)
     func randomExchangesAlwaysEnd(seed: UInt64) {
-        var rng = SplitMix64(state: seed &* 0x1234_5678_9ABC_DEF1 &+ 7)
+        var rng = SplitMix64(seed: seed &* 0x1234_5678_9ABC_DEF1 &+ 7) // Routing's: one seeded generator for the package
         let (application, proxyClient) = pair()
         let (proxyUpstream, server) = pair()
         defer { [application, proxyClient, proxyUpstream, server].forEach { $0.close() } }
