@@ -15,6 +15,17 @@ struct ErrorCase: CustomTestStringConvertible, Sendable {
     }
 
     var testDescription: String { name }
+
+    /// Loads `text` as a.yaml and expects exactly these diagnostics, in file order.
+    func check(sourceLocation: SourceLocation = #_sourceLocation) {
+        let found = diagnostics(text)
+        #expect(found.count == expected.count, "\(found)", sourceLocation: sourceLocation)
+        for (diagnostic, expected) in zip(found, expected) {
+            #expect(diagnostic.file == "a.yaml", sourceLocation: sourceLocation)
+            #expect(diagnostic.line == expected.line && diagnostic.column == expected.column, "\(diagnostic)", sourceLocation: sourceLocation)
+            #expect(diagnostic.message.contains(expected.message), "\(diagnostic)", sourceLocation: sourceLocation)
+        }
+    }
 }
 
 private let header = "apiVersion: weft.io/v1\nkind: Sidecar\n"
@@ -148,13 +159,7 @@ let errorCases: [ErrorCase] = [
 struct ConfigErrorTests {
     @Test("each invalid configuration gives its diagnostics", arguments: errorCases)
     func invalid(_ errorCase: ErrorCase) {
-        let found = diagnostics(errorCase.text)
-        #expect(found.count == errorCase.expected.count, "\(found)")
-        for (diagnostic, expected) in zip(found, errorCase.expected) {
-            #expect(diagnostic.file == "a.yaml")
-            #expect(diagnostic.line == expected.line && diagnostic.column == expected.column, "\(diagnostic)")
-            #expect(diagnostic.message.contains(expected.message), "\(diagnostic)")
-        }
+        errorCase.check()
     }
 
     @Test("every problem is reported, in file order")

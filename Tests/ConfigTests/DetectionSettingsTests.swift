@@ -41,12 +41,7 @@ struct DetectionSettingsTests {
 
     @Test("errors in spec.detection", arguments: detectionErrorCases)
     func invalid(_ errorCase: ErrorCase) {
-        let found = diagnostics(errorCase.text)
-        #expect(found.count == errorCase.expected.count, "\(found)")
-        for (diagnostic, expected) in zip(found, errorCase.expected) {
-            #expect(diagnostic.line == expected.line && diagnostic.column == expected.column, "\(diagnostic)")
-            #expect(diagnostic.message.contains(expected.message), "\(diagnostic)")
-        }
+        errorCase.check()
     }
 }
 

@@ -178,13 +178,7 @@ struct PeerAuthenticationTests {
 
     @Test("errors in PeerAuthentication documents", arguments: peerAuthenticationErrorCases)
     func invalid(_ errorCase: ErrorCase) {
-        let found = diagnostics(errorCase.text)
-        #expect(found.count == errorCase.expected.count, "\(found)")
-        for (diagnostic, expected) in zip(found, errorCase.expected) {
-            #expect(diagnostic.file == "a.yaml")
-            #expect(diagnostic.line == expected.line && diagnostic.column == expected.column, "\(diagnostic)")
-            #expect(diagnostic.message.contains(expected.message), "\(diagnostic)")
-        }
+        errorCase.check()
     }
 
     @Test("ambiguity across sources names both files")
