@@ -115,20 +115,13 @@ enum DestinationRuleDocument: DocumentKind {
             if let policy = readTrafficPolicy(field, reference: reference, reader: &reader) { rule.trafficPolicy = policy } else { valid = false }
         }
         if let field = fields["subsets"], let items = reader.list(field, of: "subsets, each such as {name: v1, labels: {version: v1}}") {
-            var firstLine: [String: Int] = [:]
-            for item in items {
-                guard let subset = readSubset(item, reference: reference, reader: &reader) else {
-                    valid = false
-                    continue
-                }
-                if let first = firstLine[subset.name] {
-                    reader.report("the subset name \(quoted(subset.name)) appears twice in `\(field.path)` (first at line \(first)); routes pick a subset by name, so rename one", at: item.value)
-                    valid = false
-                    continue
-                }
-                firstLine[subset.name] = reader.position(of: item.value).line
-                rule.subsets.append(subset)
+            let (subsets, allRead) = readUnique(items, reader: &reader, key: \.name) { reader, item in
+                readSubset(item, reference: reference, reader: &reader)
+            } duplicate: { subset, first in
+                "the subset name \(quoted(subset.name)) appears twice in `\(field.path)` (first at line \(first)); routes pick a subset by name, so rename one"
             }
+            rule.subsets = subsets
+            valid = valid && allRead
         }
         return valid ? rule : nil
     }
@@ -187,22 +180,41 @@ enum DestinationRuleDocument: DocumentKind {
             if let value = readOutlierDetection(entry, reader: &reader) { policy.outlierDetection = value } else { valid = false }
         }
         if let entry = fields["portLevelSettings"], let items = reader.list(entry, of: "port settings, each such as {port: {number: 9080}, loadBalancer: {simple: RANDOM}}") {
-            var firstLine: [UInt16: Int] = [:]
-            for item in items {
-                guard let settings = readPortTrafficPolicy(item, reference: reference, reader: &reader) else {
-                    valid = false
-                    continue
-                }
-                if let first = firstLine[settings.port] {
-                    reader.report("port \(settings.port) appears twice in `\(entry.path)` (first at line \(first)); give each port one entry", at: item.value)
-                    valid = false
-                    continue
-                }
-                firstLine[settings.port] = reader.position(of: item.value).line
-                policy.portLevelSettings.append(settings)
+            let (settings, allRead) = readUnique(items, reader: &reader, key: \.port) { reader, item in
+                readPortTrafficPolicy(item, reference: reference, reader: &reader)
+            } duplicate: { settings, first in
+                "port \(settings.port) appears twice in `\(entry.path)` (first at line \(first)); give each port one entry"
             }
+            policy.portLevelSettings = settings
+            valid = valid && allRead
         }
         return valid ? policy : nil
+    }
+
+    /// Reads each item of a list, refusing (with `duplicate`'s message, given the item and the
+    /// line of the first one) an item whose `key` an earlier item had. `allRead` is false when any
+    /// item was invalid or a duplicate.
+    private static func readUnique<Item, Key: Hashable>(
+        _ items: [Field], reader: inout DocumentReader, key: (Item) -> Key,
+        read: (inout DocumentReader, Field) -> Item?, duplicate: (Item, Int) -> String
+    ) -> (items: [Item], allRead: Bool) {
+        var result: [Item] = []
+        var allRead = true
+        var firstLine: [Key: Int] = [:]
+        for item in items {
+            guard let value = read(&reader, item) else {
+                allRead = false
+                continue
+            }
+            if let first = firstLine[key(value)] {
+                reader.report(duplicate(value, first), at: item.value)
+                allRead = false
+                continue
+            }
+            firstLine[key(value)] = reader.position(of: item.value).line
+            result.append(value)
+        }
+        return (result, allRead)
     }
 
     private static func readPortTrafficPolicy(_ item: Field, reference: Int, reader: inout DocumentReader) -> DestinationRule.PortTrafficPolicy? {

@@ -54,28 +54,29 @@ private func written(_ body: (AccessLog) -> Void) -> String {
         defer { close(fds[0]); close(fds[1]) }
         _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
         let log = AccessLog(enabled: true, output: Descriptor(rawValue: fds[1]))
-        func available() -> Int {
+        func available() -> [UInt8] {
             var buffer = [UInt8](repeating: 0, count: 65536)
-            var total = 0
+            var bytes: [UInt8] = []
             while true {
                 let count = read(fds[0], &buffer, buffer.count)
-                if count <= 0 { return total }
-                total += count
+                if count <= 0 { return bytes }
+                bytes += buffer[0..<count]
             }
         }
         log.record { $0.field("n", 1) }
-        #expect(available() == 0, "held until the worker's round ends")
+        #expect(available().isEmpty, "held until the worker's round ends")
         log.flush()
-        #expect(available() == "{\"n\":1}\n".utf8.count)
-        // Past the threshold the waiting lines go out at once, each whole.
+        #expect(available() == Array("{\"n\":1}\n".utf8))
+        // Below the threshold lines wait; the line that crosses it sends them all, each whole.
+        let line = Array("{\"padding\":\"\(String(repeating: "p", count: 100))\"}\n".utf8)
         var lines = 0
-        var total = 0
-        while total < AccessLog.flushThreshold {
+        while (lines + 1) * line.count < AccessLog.flushThreshold {
             log.record { $0.field("padding", String(repeating: "p", count: 100)) }
             lines += 1
-            total += "{\"padding\":\"\(String(repeating: "p", count: 100))\"}\n".utf8.count
         }
-        #expect(available() == total)
+        #expect(available().isEmpty, "\(lines) lines, \(lines * line.count) bytes: still below the threshold")
+        log.record { $0.field("padding", String(repeating: "p", count: 100)) }
+        #expect(available() == Array(repeating: line, count: lines + 1).flatMap { $0 })
     }
 
     @Test func aDisabledLogBuildsNothing() {

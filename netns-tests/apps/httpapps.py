@@ -56,7 +56,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tcpapps import connect, listener, pattern_block, peer_host, result, say  # noqa: E402
+from tcpapps import connect, listener, pattern_block, peer_host, result, say, subcommands  # noqa: E402
 
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -676,17 +676,7 @@ def late_client(args):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    def add(name, fn, server=False, **extra):
-        sp = sub.add_parser(name)
-        if not server:
-            sp.add_argument("--host", required=True)
-        sp.add_argument("--port", type=int, required=True)
-        for flag, kw in extra.items():
-            sp.add_argument("--" + flag.replace("_", "-"), **kw)
-        sp.set_defaults(fn=fn)
+    p, add = subcommands(__doc__)
 
     add("record-server", record_server, server=True, log={"required": True},
         raw_cap={"type": int, "default": 1 << 20})

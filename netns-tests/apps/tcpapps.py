@@ -536,8 +536,11 @@ def exhaust_client(args):
             break
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def subcommands(doc):
+    """An argparse parser of subcommands and `add(name, fn, server=False, **flags)`: every
+    subcommand takes --port, clients also --host, and each keyword becomes a --flag with those
+    argparse options. Shared by the apps in this directory."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def add(name, fn, server=False, **extra):
@@ -548,6 +551,11 @@ def main():
         for flag, kw in extra.items():
             sp.add_argument("--" + flag.replace("_", "-"), **kw)
         sp.set_defaults(fn=fn)
+    return p, add
+
+
+def main():
+    p, add = subcommands(__doc__)
 
     add("echo-server", echo_server, server=True)
     add("many-client", many_client, count={"type": int, "default": 1000}, size={"type": int, "default": 4096},
