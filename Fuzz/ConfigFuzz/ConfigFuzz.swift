@@ -12,6 +12,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let sources = parts.enumerated().map { index, part in
         ConfigSource(name: "fuzz\(index).yaml", text: String(decoding: part, as: UTF8.self))
     }
+    fuzzTrafficUpdate(String(decoding: bytes, as: UTF8.self))
     do {
         let configuration = try Configuration.load(sources)
         check(configuration.sidecar)
@@ -42,4 +43,44 @@ private func check(_ sidecar: SidecarConfig) {
     require((4096...(16 << 20)).contains(sidecar.bufferSize), "bufferSize \(sidecar.bufferSize)")
     require((0...1_000_000).contains(sidecar.maxPipesPerWorker), "maxPipesPerWorker \(sidecar.maxPipesPerWorker)")
     require((0...1_000_000).contains(sidecar.maxConnectionsPerWorker), "maxPerWorker \(sidecar.maxConnectionsPerWorker)")
+}
+
+/// The admin API's inputs: `PUT /config` bodies and `POST .../weights` bodies. What loads must
+/// dump to text that loads back to the same documents; weights either apply within bounds or
+/// fail with a message.
+private func fuzzTrafficUpdate(_ text: String) {
+    if let documents = try? Configuration.loadTraffic(text: text, origin: "fuzz") {
+        let dumped = TrafficDump.yaml(documents)
+        do {
+            let again = try Configuration.loadTraffic(text: dumped, origin: "dump")
+            require(withoutOrigins(again) == withoutOrigins(documents), "the dump does not read back as the same documents:\n\(dumped)")
+        } catch {
+            fatalError("property violated: the dump of accepted documents does not load: \(error)\n\(dumped)")
+        }
+        _ = TrafficDump.json(documents, version: 1)
+    }
+    let route = HTTPRoute(
+        name: "reviews", namespace: "default", parentRefs: [HTTPRoute.ParentRef(name: "reviews", namespace: "default")],
+        rules: [HTTPRouteRule(backendRefs: [
+            HTTPBackendRef(name: "reviews-v1", namespace: "default", port: 8080, weight: 80),
+            HTTPBackendRef(name: "reviews-v2", namespace: "default", port: 8080, weight: 20),
+        ])])
+    switch RouteWeights.apply(json: text, toRoute: "default", "reviews", in: [route]) {
+    case .success(let result):
+        require(result.routes.count == 1, "weights changed the number of routes")
+        for backend in result.routes[0].rules.flatMap(\.backendRefs) {
+            require((0...HTTPBackendRef.maximumWeight).contains(backend.weight), "weight \(backend.weight) out of range")
+        }
+    case .failure(let error):
+        require(!error.description.isEmpty, "a weights error without a message")
+    }
+}
+
+private func withoutOrigins(_ documents: TrafficSnapshotDocuments) -> TrafficSnapshotDocuments {
+    var copy = documents
+    for index in copy.services.indices { copy.services[index].origin = "" }
+    for index in copy.endpointSlices.indices { copy.endpointSlices[index].origin = "" }
+    for index in copy.httpRoutes.indices { copy.httpRoutes[index].origin = "" }
+    for index in copy.destinationRules.indices { copy.destinationRules[index].origin = "" }
+    return copy
 }

@@ -23,14 +23,38 @@ public struct AdminResponse: Sendable, Equatable {
     }
 }
 
-/// The small HTTP/1.1 server behind the health (15021) and metrics (15090) ports: GET requests
-/// only, one request per connection (`Connection: close`), on its own thread and epoll loop so a
-/// slow scraper never touches a data-path worker. `route` maps (listener name, path) to a
-/// response; it runs on the admin thread and must not block.
+/// One request to the admin server, as its route sees it.
+public struct AdminCall: Sendable {
+    /// The name of the listener it came to.
+    public let listener: String
+    /// `GET`, `HEAD`, and on listeners that take them, `PUT` and `POST`.
+    public let method: String
+    /// The target's path, without the query.
+    public let path: String
+    /// The target's query, without `?` ("" when none).
+    public let query: String
+    /// The body (`Content-Length` bytes; empty for GET).
+    public let body: [UInt8]
+
+    public init(listener: String, method: String, path: String, query: String = "", body: [UInt8] = []) {
+        self.listener = listener
+        self.method = method
+        self.path = path
+        self.query = query
+        self.body = body
+    }
+}
+
+/// The small HTTP/1.1 server behind the health (15021), metrics (15090) and admin (15000) ports:
+/// one request per connection (`Connection: close`), on its own thread and epoll loop so a slow
+/// scraper never touches a data-path worker. GET and HEAD everywhere; PUT and POST, with a
+/// `Content-Length` body of at most `maximumBodyBytes`, only on the listeners named in
+/// `writable`. `route` maps a call to a response; it runs on the admin thread and must not block
+/// for long.
 public final class AdminServer: @unchecked Sendable {
     // @unchecked: after start() everything below is confined to the admin thread, except `stop`,
     // which only sets an atomic flag and wakes the loop.
-    public typealias Route = @Sendable (_ listener: String, _ path: String) -> AdminResponse?
+    public typealias Route = @Sendable (_ call: AdminCall) -> AdminResponse?
 
     private struct Client {
         let descriptor: Descriptor
@@ -42,18 +66,22 @@ public final class AdminServer: @unchecked Sendable {
     private let loop: EventLoop
     private let listeners: [(name: String, descriptor: Descriptor, address: SocketAddress)]
     private let route: Route
+    private let writable: Set<String>
     private var clients: [Int: Client] = [:]
     private var nextClient = 1
     private let stopping = StopFlag()
 
     /// The most a request head may take; admin requests are a line and a few headers.
     static let maximumRequestBytes = 8192
+    /// The most a PUT or POST body may take (configuration files are at most 4 MiB).
+    public static let maximumBodyBytes = 4 << 20
     /// A client that has not sent its request within this time is dropped.
     static let requestTimeout: UInt64 = 5_000_000_000
 
     /// Binds every `(name, address)` listener now (so a port in use fails at start-up) and
     /// creates the loop; `start()` serves them.
-    public init(listen: [(name: String, address: SocketAddress)], route: @escaping Route) throws(SyscallError) {
+    public init(listen: [(name: String, address: SocketAddress)], writable: Set<String> = [], route: @escaping Route) throws(SyscallError) {
+        self.writable = writable
         loop = try EventLoop(capacity: 64)
         var bound: [(String, Descriptor, SocketAddress)] = []
         for (name, address) in listen {
@@ -132,7 +160,7 @@ public final class AdminServer: @unchecked Sendable {
 
     private func serve(_ key: Int) {
         guard var client = clients[key] else { return }
-        var chunk = [UInt8](repeating: 0, count: 2048)
+        var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
             let outcome = try? Socket.receive(client.descriptor, into: &chunk)
             guard case .done(let count)? = outcome else {
@@ -141,8 +169,13 @@ public final class AdminServer: @unchecked Sendable {
             }
             if count == 0 { finish(key); return }
             client.received += chunk[0..<count]
-            if client.received.count > Self.maximumRequestBytes {
+            if client.received.count > Self.maximumRequestBytes, AdminRequest(head: client.received) == nil {
                 respond(client, AdminResponse(status: 431, body: "request head too large\n"))
+                finish(key)
+                return
+            }
+            if client.received.count > Self.maximumRequestBytes + Self.maximumBodyBytes {
+                respond(client, AdminResponse(status: 413, body: "request body larger than \(Self.maximumBodyBytes) bytes\n"))
                 finish(key)
                 return
             }
@@ -150,14 +183,27 @@ public final class AdminServer: @unchecked Sendable {
         clients[key] = client
         guard let request = AdminRequest(head: client.received) else { return } // need more bytes
         let response: AdminResponse
+        if request.headLength > Self.maximumRequestBytes {
+            respond(client, AdminResponse(status: 431, body: "request head too large\n"))
+            finish(key)
+            return
+        }
         switch request.parsed {
         case .failure(let error):
-            response = AdminResponse(status: error.status, body: "bad request line\n")
+            let text = error.status == 411 ? "send the body with Content-Length, not Transfer-Encoding\n" : "bad request\n"
+            response = AdminResponse(status: error.status, body: text)
         case .success(let (method, path)):
-            if method != "GET", method != "HEAD" {
-                response = AdminResponse(status: 405, body: "only GET is served here\n")
+            let writes = method == "PUT" || method == "POST"
+            if method != "GET", method != "HEAD", !(writes && writable.contains(client.listener)) {
+                let allowed = writable.contains(client.listener) ? "GET, HEAD, PUT and POST are" : "only GET and HEAD are"
+                response = AdminResponse(status: 405, body: "\(allowed) served on this port\n")
+            } else if request.contentLength > Self.maximumBodyBytes {
+                response = AdminResponse(status: 413, body: "request body larger than \(Self.maximumBodyBytes) bytes\n")
             } else {
-                response = route(client.listener, path) ?? AdminResponse(status: 404, body: "no such page: \(path)\n")
+                guard client.received.count >= request.headLength + request.contentLength else { return } // the rest of the body
+                let body = Array(client.received[request.headLength..<(request.headLength + request.contentLength)])
+                let call = AdminCall(listener: client.listener, method: method, path: path, query: request.query, body: body)
+                response = route(call) ?? AdminResponse(status: 404, body: "no such page: \(path)\n")
             }
         }
         respond(client, response, headOnly: request.method == "HEAD")

@@ -72,19 +72,7 @@ public struct Configuration: Sendable, Equatable {
     /// Throws `ConfigErrors` with every problem found — YAML syntax, unknown kinds and fields, wrong
     /// types, values out of range, conflicting documents — each at its `file:line:column`.
     public static func load(_ sources: [ConfigSource]) throws(ConfigErrors) -> Configuration {
-        var configuration = Configuration.defaults
-        var log = DiagnosticLog()
-        var references: [(source: Int, reference: ServiceReference)] = []
-        for (index, source) in sources.enumerated() {
-            let (documents, yamlError) = composeDocuments(source)
-            for document in documents {
-                var reader = DocumentReader(file: document.file)
-                readDocument(document.root, into: &configuration, reader: &reader)
-                for diagnostic in reader.diagnostics { log.add(diagnostic, source: index) }
-                references += reader.references.map { (index, $0) }
-            }
-            if let yamlError { log.add(yamlError, source: index) }
-        }
+        var (configuration, log, references) = read(sources, kinds: .all)
         // Which policies apply depends on the Sidecar, which may come after them, so they are
         // resolved only now. A consequence of the whole configuration (STRICT without an identity)
         // is judged only when every document is valid, so a mistake in one document does not
@@ -96,12 +84,40 @@ public struct Configuration: Sendable, Equatable {
             let source = sources.firstIndex { $0.name == diagnostic.file } ?? sources.count
             log.add(diagnostic, source: source)
         }
-        // A Service may come after the documents that name it, or in another file.
-        for (source, reference) in references {
-            for diagnostic in configuration.check(reference) { log.add(diagnostic, source: source) }
-        }
+        configuration.check(references, into: &log)
         guard log.isEmpty else { throw ConfigErrors(log.sorted) }
         return configuration
+    }
+
+    /// Reads every document of every source, in order, into a configuration that starts from
+    /// `defaults`: each document of a kind in `kinds` is read and checked on its own, and one of
+    /// another kind is refused with `kinds`' reason. Returns the diagnostics so far and the
+    /// references to Services, which `check(_:into:)` judges once every document is read.
+    static func read(
+        _ sources: [ConfigSource], kinds: KindSelection
+    ) -> (configuration: Configuration, log: DiagnosticLog, references: [(source: Int, reference: ServiceReference)]) {
+        var configuration = Configuration.defaults
+        var log = DiagnosticLog()
+        var references: [(source: Int, reference: ServiceReference)] = []
+        for (index, source) in sources.enumerated() {
+            let (documents, yamlError) = composeDocuments(source)
+            for document in documents {
+                var reader = DocumentReader(file: document.file)
+                readDocument(document.root, into: &configuration, reader: &reader, kinds: kinds)
+                for diagnostic in reader.diagnostics { log.add(diagnostic, source: index) }
+                references += reader.references.map { (index, $0) }
+            }
+            if let yamlError { log.add(yamlError, source: index) }
+        }
+        return (configuration, log, references)
+    }
+
+    /// Checks each reference against `services` (a Service may come after the documents that
+    /// name it, or in another file), adding the problems to `log` under the reference's source.
+    func check(_ references: [(source: Int, reference: ServiceReference)], into log: inout DiagnosticLog) {
+        for (source, reference) in references {
+            for diagnostic in check(reference) { log.add(diagnostic, source: source) }
+        }
     }
 
     /// The mTLS mode for an inbound connection to `port` (its original destination port): a
@@ -145,7 +161,8 @@ public struct ConfigResource: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// A kind of document Weft understands. Adding a kind is one new file with a type conforming to
-/// this protocol, plus its name in `documentKinds`; the header (`apiVersion`, `kind`, `metadata`) is
+/// this protocol, plus its name in `documentKinds` (and in `trafficKinds` if the proxy can take
+/// a new set of its documents while it runs); the header (`apiVersion`, `kind`, `metadata`) is
 /// read for it, and it reads its own `spec` (or its own top-level fields, `bodyFields`).
 protocol DocumentKind {
     /// The `apiVersion`s this kind is read from, the current one first, e.g. `weft.io/v1`.
@@ -173,6 +190,58 @@ var documentKinds: [any DocumentKind.Type] {
     ]
 }
 
+/// The kinds one load reads: every kind (`Configuration.load`), or only the traffic documents
+/// (`Configuration.loadTraffic`), which are the ones that can be replaced while the proxy runs.
+enum KindSelection {
+    case all, traffic
+
+    /// The kinds read.
+    var kinds: [any DocumentKind.Type] {
+        switch self {
+        case .all: return documentKinds
+        case .traffic: return trafficKinds
+        }
+    }
+
+    /// Why a document of `kind`, which is not among `kinds`, is not read; `suggestion` is a kind
+    /// of `documentKinds` near it, if any.
+    func refusal(of kind: String, suggestion: String?) -> String {
+        let didYouMean = suggestion.map { " (did you mean `\($0)`?)" } ?? ""
+        let allNames: [String] = documentKinds.map { $0.kind }
+        let trafficNames: [String] = trafficKinds.map { $0.kind }
+        let otherNames = allNames.filter { !trafficNames.contains($0) }
+        switch self {
+        case .all:
+            return "unsupported kind `\(clip(kind))`\(didYouMean); Weft reads \(describeKinds(documentKinds))"
+        case .traffic:
+            let traffic = listWithAnd(trafficNames)
+            let others = listWithAnd(otherNames)
+            if otherNames.contains(kind) {
+                return "\(kind) documents cannot be replaced while the proxy runs, only \(traffic) documents can; a change to \(others) documents needs a restart of the proxy with the new configuration files"
+            }
+            return "unsupported kind `\(clip(kind))`\(didYouMean); only \(traffic) documents can be replaced while the proxy runs, and the other kinds Weft reads (\(others)) need a restart of the proxy"
+        }
+    }
+}
+
+/// `Sidecar (weft.io/v1), PeerAuthentication (security.istio.io/v1), ...`: each kind with its
+/// current apiVersion.
+func describeKinds(_ kinds: [any DocumentKind.Type]) -> String {
+    kinds.map { "\($0.kind) (\($0.apiVersions[0]))" }.joined(separator: ", ")
+}
+
+/// The kinds `Configuration.loadTraffic` reads: the Services, their endpoints and how requests
+/// to them are routed and balanced.
+var trafficKinds: [any DocumentKind.Type] {
+    [ServiceDocument.self, EndpointSliceDocument.self, HTTPRouteDocument.self, DestinationRuleDocument.self]
+}
+
+/// `a`, `a and b`, `a, b and c`.
+func listWithAnd(_ items: [String]) -> String {
+    guard items.count > 1 else { return items.first ?? "" }
+    return items.dropLast().joined(separator: ", ") + " and " + items[items.count - 1]
+}
+
 /// The common part of every document, read before the kind-specific `spec`.
 struct ConfigDocument {
     let kind: String
@@ -196,8 +265,9 @@ struct ConfigDocument {
 private let headerFields = ["apiVersion", "kind", "metadata"]
 private let metadataFields = ["name", "namespace", "labels"]
 
-/// Reads one document: the header common to all kinds, then hands `spec` to its kind.
-private func readDocument(_ root: Node, into configuration: inout Configuration, reader: inout DocumentReader) {
+/// Reads one document: the header common to all kinds, then hands `spec` to its kind, if it is
+/// one of `kinds`.
+private func readDocument(_ root: Node, into configuration: inout Configuration, reader: inout DocumentReader, kinds: KindSelection) {
     // An empty document (`---` with nothing after it, or only comments) is not an error; Kubernetes
     // tools skip them too.
     if isNull(root) { return }
@@ -205,7 +275,7 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
     // unknown kind is reported below, and its fields are judged as if it had a `spec`.
     let bodyFields = kindNamed(in: root)?.bodyFields ?? ["spec"]
     guard let fields = reader.mapping(root, path: "", known: headerFields + bodyFields) else { return }
-    let supported = documentKinds.map { "\($0.kind) (\($0.apiVersions[0]))" }.joined(separator: ", ")
+    let supported = describeKinds(kinds.kinds)
     var apiVersion: String?
     if let field = fields["apiVersion"] {
         apiVersion = reader.string(field, expecting: "an API version such as weft.io/v1")
@@ -238,12 +308,9 @@ private func readDocument(_ root: Node, into configuration: inout Configuration,
         }
     }
     guard let kind, let kindField else { return }
-    guard let kindType = documentKinds.first(where: { $0.kind == kind }) else {
-        var message = "unsupported kind `\(clip(kind))`"
-        if let suggestion = closestMatch(to: kind, among: documentKinds.map { $0.kind }) {
-            message += " (did you mean `\(suggestion)`?)"
-        }
-        reader.report("\(message); Weft reads \(supported)", at: kindField.value)
+    guard let kindType = kinds.kinds.first(where: { $0.kind == kind }) else {
+        let suggestion = closestMatch(to: kind, among: documentKinds.map { $0.kind })
+        reader.report(kinds.refusal(of: kind, suggestion: suggestion), at: kindField.value)
         return
     }
     let versions = kindType.apiVersions

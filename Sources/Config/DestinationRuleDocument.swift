@@ -42,7 +42,7 @@ enum DestinationRuleDocument: DocumentKind {
         "tls": tlsReason,
         "tunnel": "Weft does not tunnel connections over HTTP CONNECT or POST",
         "proxyProtocol": "Weft does not send the PROXY protocol to endpoints",
-        "retryBudget": "Weft does not retry requests",
+        "retryBudget": "Weft's retry budget is fixed: retries in flight may be at most \(HTTPRouteRetry.budgetPercent)% of the requests in flight (HTTPRoute rules[].retry); remove it",
     ]
     private static let unsupportedLoadBalancerFields = [
         "localityLbSetting": "locality-aware balancing needs the endpoints' and the client's locality, which Weft does not use",

@@ -5,10 +5,10 @@ import Yams
 /// API's mesh profile (GAMMA): `parentRefs` name Services (group "", kind Service), and `rules`
 /// match paths, headers, query parameters and methods, apply RequestHeaderModifier,
 /// RequestRedirect and URLRewrite filters, and forward to weighted Service `backendRefs` with
-/// `timeouts`. Everything the CRD's schema and CEL rules check is checked here too, with the
-/// same limits; regular expressions are compiled, as the proxy will compile them. A Gateway
-/// parent, cross-namespace backends (which need a ReferenceGrant) and the filters and fields
-/// Weft does not implement are refused by name, with the reason.
+/// `timeouts` and `retry` (GEP-1731). Everything the CRD's schema and CEL rules check is
+/// checked here too, with the same limits; regular expressions are compiled, as the proxy will
+/// compile them. A Gateway parent, cross-namespace backends (which need a ReferenceGrant) and the
+/// filters and fields Weft does not implement are refused by name, with the reason.
 enum HTTPRouteDocument: DocumentKind {
     static let apiVersions = ["gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1"]
     static let kind = "HTTPRoute"
@@ -69,9 +69,9 @@ enum HTTPRouteDocument: DocumentKind {
 
     private static let specFields = ["parentRefs", "hostnames", "rules"]
     private static let parentRefFields = ["group", "kind", "namespace", "name", "sectionName", "port"]
-    private static let ruleFields = ["name", "matches", "filters", "backendRefs", "timeouts"]
+    private static let ruleFields = ["name", "matches", "filters", "backendRefs", "timeouts", "retry"]
+    private static let retryFields = ["codes", "attempts", "backoff"]
     private static let unsupportedRuleFields = [
-        "retry": "Weft does not retry HTTP requests",
         "sessionPersistence": "it is deprecated; keep a client on one endpoint with a DestinationRule (trafficPolicy.loadBalancer.consistentHash.httpCookie)",
     ]
     private static let matchFields = ["path", "headers", "queryParams", "method"]
@@ -281,6 +281,9 @@ enum HTTPRouteDocument: DocumentKind {
         }
         if let field = fields["timeouts"] {
             if let timeouts = readTimeouts(field, reader: &reader) { rule.timeouts = timeouts } else { valid = false }
+        }
+        if let field = fields["retry"] {
+            if let retry = readRetry(field, reader: &reader) { rule.retry = retry } else { valid = false }
         }
         return valid ? rule : nil
     }
@@ -705,6 +708,63 @@ enum HTTPRouteDocument: DocumentKind {
             valid = false
         }
         return valid ? timeouts : nil
+    }
+
+    /// `retry` (GEP-1731): `attempts` (default 1), `backoff` (a Gateway API duration from 1ms to
+    /// 10s, default 25ms) and `codes` (distinct statuses from 400 to 599). `retry: {}` retries
+    /// once, after 25ms, on connect failures and resets only.
+    private static func readRetry(_ field: Field, reader: inout DocumentReader) -> HTTPRouteRetry? {
+        guard let fields = reader.mapping(field.value, path: field.path, known: retryFields) else { return nil }
+        var retry = HTTPRouteRetry()
+        var valid = true
+        if let entry = fields["attempts"] {
+            let range = 0...HTTPRouteRetry.maximumAttempts
+            if let value = reader.integer(entry, in: range, meaning: "the retries after the first attempt; 0 retries nothing") {
+                retry.attempts = value
+            } else { valid = false }
+        }
+        if let entry = fields["backoff"] {
+            if let value = readBackoff(entry, reader: &reader) { retry.backoff = value } else { valid = false }
+        }
+        if let entry = fields["codes"], let items = reader.list(entry, of: "HTTP statuses from 400 to 599, such as [502, 503]") {
+            if items.count > HTTPRouteRetry.maximumCodes {
+                reader.report("`\(entry.path)` has \(items.count) statuses; Weft retries on at most \(HTTPRouteRetry.maximumCodes), so keep the ones a retry can help with, such as 502, 503 and 504", at: entry.value)
+                valid = false
+            }
+            var firstLine: [Int: Int] = [:]
+            for item in items {
+                let range = HTTPRouteRetry.codeRange
+                guard let code = reader.integer(item, in: range, meaning: "an HTTP status of a client or server error") else {
+                    valid = false
+                    continue
+                }
+                if let first = firstLine[code] {
+                    reader.report("the status \(code) appears twice in `\(entry.path)` (first at line \(first)); give each status once, so remove one", at: item.value)
+                    valid = false
+                    continue
+                }
+                firstLine[code] = reader.position(of: item.value).line
+                retry.codes.append(code)
+            }
+        } else if fields["codes"] != nil {
+            valid = false
+        }
+        return valid ? retry : nil
+    }
+
+    private static func readBackoff(_ field: Field, reader: inout DocumentReader) -> Duration? {
+        let range = HTTPRouteRetry.backoffRange
+        let bounds = "from \(formatDuration(range.lowerBound)) to \(formatDuration(range.upperBound))"
+        guard let text = reader.string(field, expecting: "a duration \(bounds), such as 25ms or 1s") else { return nil }
+        guard let value = parseGatewayDuration(text) else {
+            reader.report("`\(field.path)` is \(quoted(text)), which is not a Gateway API duration; write 1 to 4 parts of up to 5 digits, each followed by h, m, s or ms, such as 25ms or 1s (GEP-2257; no fractions or spaces)", at: field.value)
+            return nil
+        }
+        guard range.contains(value) else {
+            reader.report("`\(field.path)` is \(formatDuration(value)); the backoff between attempts must be \(bounds)", at: field.value)
+            return nil
+        }
+        return value
     }
 }
 

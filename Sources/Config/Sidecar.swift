@@ -81,6 +81,9 @@ public struct SidecarConfig: Sendable, Equatable {
     public var identity: IdentityConfig?
     /// The destinations that have sidecars, which outbound connections reach over mTLS.
     public var mesh: MeshConfig
+    /// Which outbound destinations the application may reach
+    /// (`spec.outboundTrafficPolicy.mode`, Istio's names; default `ALLOW_ANY`).
+    public var outboundTrafficMode: OutboundTrafficMode
 
     /// A configuration with the given values, DESIGN.md's defaults for the rest. Values are not
     /// validated here; `Configuration.load` validates what it reads.
@@ -106,7 +109,8 @@ public struct SidecarConfig: Sendable, Equatable {
         namespace: String? = nil,
         labels: [String: String] = [:],
         identity: IdentityConfig? = nil,
-        mesh: MeshConfig = .none
+        mesh: MeshConfig = .none,
+        outboundTrafficMode: OutboundTrafficMode = .allowAny
     ) {
         self.workers = workers
         self.logLevel = logLevel
@@ -130,12 +134,14 @@ public struct SidecarConfig: Sendable, Equatable {
         self.labels = labels
         self.identity = identity
         self.mesh = mesh
+        self.outboundTrafficMode = outboundTrafficMode
     }
 
     /// DESIGN.md's values: ports 15001/15006 (capture), 15021 (health), 15090 (metrics); 5s
     /// connect, 1h idle, 30s drain, 10s TLS handshake, 300ms protocol detection with Linkerd's
     /// opaque ports; 256Ki pipes, 64Ki buffers, 1024 pipes per worker, one worker per CPU, no
-    /// connection limit; no identity and no mesh, so every connection is relayed as plaintext.
+    /// connection limit; no identity and no mesh, so every connection is relayed as plaintext;
+    /// outbound connections to any destination (ALLOW_ANY).
     public static let defaults = SidecarConfig()
 
     /// Linkerd's default opaque ports (peers.md): SMTP 25 and 587, MySQL 3306, 4444 (Galera),
@@ -157,6 +163,19 @@ public struct SidecarConfig: Sendable, Equatable {
     /// The namespace PeerAuthentication policies are matched in: `metadata.namespace`, else
     /// `default`.
     var workloadNamespace: String { namespace ?? "default" }
+}
+
+/// `spec.outboundTrafficPolicy.mode`: what happens to an outbound connection whose original
+/// destination is not one of the configuration's Services, with Istio's names for the two modes
+/// (the Sidecar resource's `outboundTrafficPolicy`).
+public enum OutboundTrafficMode: String, Sendable, CaseIterable {
+    /// `ALLOW_ANY`, the default: relayed to the address the application dialled, as without a
+    /// sidecar (Istio's PassthroughCluster).
+    case allowAny = "ALLOW_ANY"
+    /// `REGISTRY_ONLY`: refused (Istio's BlackHoleCluster), so only the configuration's Services
+    /// can be reached: a connection to one of their cluster IPs and ports, or an HTTP request
+    /// whose Host names one of them.
+    case registryOnly = "REGISTRY_ONLY"
 }
 
 /// Where the workload's mTLS credentials are (`spec.identity`): PEM files the proxy reads, and the
@@ -202,7 +221,10 @@ enum SidecarDocument: DocumentKind {
     static let apiVersions = ["weft.io/v1"]
     static let kind = "Sidecar"
 
-    private static let specFields = ["workers", "logLevel", "ports", "timeouts", "relay", "connections", "identity", "mesh", "tls", "detection", "accessLog"]
+    private static let specFields = [
+        "workers", "logLevel", "ports", "timeouts", "relay", "connections", "identity", "mesh", "tls", "detection", "accessLog",
+        "outboundTrafficPolicy",
+    ]
     private static let portFields = ["outbound", "inbound", "health", "metrics"]
     private static let credentialFields: [(name: String, what: String, example: String)] = [
         ("certificateChain", "the workload's PEM certificate chain", "/var/run/weft/certs/cert-chain.pem"),
@@ -288,6 +310,11 @@ enum SidecarDocument: DocumentKind {
            let fields = reader.mapping(accessLog.value, path: accessLog.path, known: ["enabled"]),
            let field = fields["enabled"], let value = reader.boolean(field) {
             sidecar.accessLog = value
+        }
+        if let policy = spec["outboundTrafficPolicy"],
+           let fields = reader.mapping(policy.value, path: policy.path, known: ["mode"]),
+           let field = fields["mode"], let value = reader.choice(field, of: OutboundTrafficMode.self) {
+            sidecar.outboundTrafficMode = value
         }
         if let identity = spec["identity"] {
             sidecar.identity = readIdentity(identity, reader: &reader)

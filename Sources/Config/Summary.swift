@@ -28,6 +28,10 @@ extension Configuration {
             }
             lines.append("outbound: mTLS to \(parts.joined(separator: "; ")); plaintext elsewhere")
         }
+        if sidecar.outboundTrafficMode == .registryOnly {
+            // Appended only when set, so that the summary of the default (ALLOW_ANY) is unchanged.
+            lines[lines.count - 1] += "; REGISTRY_ONLY (spec.outboundTrafficPolicy): connections to destinations other than the configuration's Services are refused"
+        }
 
         let inbound = inboundMTLS
         var modes = inbound.defaultMode.rawValue
@@ -54,8 +58,8 @@ extension Configuration {
 
     /// One line per kind of traffic document, for the kinds given: each Service's addresses and
     /// ports; each Service's ready endpoints; each route's parents and where its rules send
-    /// requests (as shares, which is what a canary change is reviewed for); each
-    /// DestinationRule's balancer and settings.
+    /// requests (as shares, which is what a canary change is reviewed for) and how it retries;
+    /// each DestinationRule's balancer and settings.
     var trafficSummary: [String] {
         var lines: [String] = []
         if !services.isEmpty {
@@ -89,14 +93,17 @@ extension Configuration {
                     if let section = parent.sectionName { text += " port \(section)" }
                     return text
                 }
-                let rules = route.rules.enumerated().map { index, rule in "rule \(rule.name ?? "\(index)") \(destination(of: rule))" }
+                let rules = route.rules.enumerated().map { index, rule in
+                    "rule \(rule.name ?? "\(index)") \(destination(of: rule))" + (rule.retry.map { " (\(retrySummary($0)))" } ?? "")
+                }
                 return "\(route.qualifiedName) (Service\(parents.count == 1 ? "" : "s") \(parents.joined(separator: ", "))): \(rules.joined(separator: ", "))"
             }.joined(separator: "; "))
         }
         if !destinationRules.isEmpty {
             lines.append("destination rules: " + destinationRules.map { rule in
                 let policy = rule.trafficPolicy ?? DestinationRule.TrafficPolicy()
-                var parts = [balancerName(policy.effectiveLoadBalancer)]
+                // Without loadBalancer the proxy balances with Peak EWMA (Routing.EndpointPicker).
+                var parts = [policy.loadBalancer.map(balancerName) ?? "Peak EWMA (default)"]
                 if policy.connectionPool != nil { parts.append("connection pool") }
                 if policy.outlierDetection != nil { parts.append("outlier detection") }
                 if !policy.portLevelSettings.isEmpty {
@@ -172,6 +179,13 @@ private func destination(of rule: HTTPRouteRule) -> String {
         "\(backend.name) \((backend.weight * 100 + total / 2) / total)%"
     }
     return "to " + shares.dropLast().joined(separator: ", ") + " and " + shares.last!
+}
+
+/// `retry 2 times, backoff 25ms, also on 502, 503`.
+private func retrySummary(_ retry: HTTPRouteRetry) -> String {
+    var text = "retry \(retry.attempts) time\(retry.attempts == 1 ? "" : "s"), backoff \(formatDuration(retry.backoff))"
+    if !retry.codes.isEmpty { text += ", also on \(retry.codes.map(String.init).joined(separator: ", "))" }
+    return text
 }
 
 /// `LEAST_REQUEST`, or the consistent hash's key and algorithm.

@@ -182,6 +182,15 @@ enum ResponseFlag: String {
     case idleTimeout = "SI"
     /// mTLS handshake or STRICT mode refused the connection.
     case tlsFailure = "TLS"
+    /// No route: no HTTPRoute rule matched, the rule has no usable backend, or REGISTRY_ONLY
+    /// refused a destination that is no Service.
+    case noRoute = "NR"
+    /// No healthy endpoint to send to.
+    case noHealthyUpstream = "UH"
+    /// The DestinationRule's connection limits were reached.
+    case upstreamOverflow = "UO"
+    /// Retries were used up (or refused by the retry budget) and the last attempt failed.
+    case retriesExhausted = "URX"
 
     /// The flag for how a TCP connection ended, or nil when it ended normally.
     init?(end: ConnectionEnd) {
@@ -193,6 +202,8 @@ enum ResponseFlag: String {
         case .idleTimeout: self = .idleTimeout
         case .tlsHandshakeFailed, .handshakeTimeout, .plaintextRefused: self = .tlsFailure
         case .denied: self = .denied
+        case .notInRegistry: self = .noRoute
+        case .noHealthyUpstream: self = .noHealthyUpstream
         case .notRedirected, .loop, .error: return nil
         }
     }

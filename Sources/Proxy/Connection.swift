@@ -57,6 +57,10 @@ public enum ConnectionEnd: String, Sendable, CaseIterable {
     case plaintextRefused = "plaintext-refused"
     /// An AuthorizationPolicy refused the (non-HTTP) connection right after accept.
     case denied
+    /// REGISTRY_ONLY refused a destination that is no Service.
+    case notInRegistry = "not-in-registry"
+    /// The Service had no healthy endpoint to balance the connection to.
+    case noHealthyUpstream = "no-healthy-upstream"
     case error
 
     /// Classifies a failed connect(2) (immediate or via SO_ERROR).
@@ -135,6 +139,19 @@ final class Connection {
     var decision: Decision?
     /// The L7 session of an HTTP/1 connection while it is not a tunnel.
     var http: HTTPSession?
+    /// A routed HTTP connection's router (nil for every other connection).
+    var router: ConnectionRouter?
+    /// The pooled upstream connection a routed session is using or waiting to be connected.
+    var lease: UpstreamConnection?
+    /// A routed session waits for a pool slot to this target (`maxConnections` reached).
+    var waitingForPool: UpstreamTarget?
+    /// A pool slot was freed for it: try acquiring again from the run queue.
+    var retryAcquire = false
+    /// An opaque connection balanced over a Service's endpoints: the balancer, the endpoint's
+    /// index and address (reported when the connect ends).
+    var balanced: (PickerKey, Int, SocketAddress)?
+    /// Where the proxy connects when that is not the original destination (a balanced endpoint).
+    var upstreamAddress: SocketAddress?
     /// Wall-clock time of the accept, for the access log (formatted when the line is written).
     let startWall: (seconds: Int, nanoseconds: Int)
     var startTime: String { Clock.timestamp(wall: startWall) }
@@ -181,6 +198,8 @@ enum Token {
     static let listenerKind: UInt64 = 1
     static let clientKind: UInt64 = 2
     static let upstreamKind: UInt64 = 3
+    /// A pooled upstream connection (slot in the worker's `UpstreamPools`).
+    static let pooledKind: UInt64 = 4
 
     static func make(kind: UInt64, generation: UInt32, slot: Int) -> UInt64 {
         kind << 56 | UInt64(generation & 0xff_ffff) << 32 | UInt64(UInt32(truncatingIfNeeded: slot))

@@ -1,7 +1,9 @@
+import Addresses
 import HTTP
 import LinuxSys
 import Policy
 import Relay
+import Routing
 
 /// One request on an L7 connection, from its head to the end of its response: what the access
 /// log line says about it.
@@ -28,6 +30,10 @@ final class HTTPExchange {
     var responseBodyBytes: UInt64 = 0
     var flag: ResponseFlag?
     var reason: String?
+    /// The routing of an outbound request (service, route, endpoint, attempts), when routed.
+    var routed: RoutedRequest?
+    /// The endpoint of the last attempt, for the log line.
+    var endpoint: SocketAddress?
 
     init(head: HTTPRequestHead, now: UInt64) {
         startedAt = now
@@ -203,7 +209,25 @@ final class HTTPSession {
 
     let direction: TrafficDirection
     private let client: RelayEndpoint
-    private let upstream: RelayEndpoint?
+    /// The upstream connection in use. Fixed for a session without a router; a routed session
+    /// attaches one per request (from the worker's pools) and gives it back after the response.
+    private var upstream: RelayEndpoint?
+    /// Chooses each request's upstream (outbound traffic management); nil: every request goes to
+    /// the connection's original destination over `upstream`.
+    private let router: HTTPRouting?
+    /// The routed request in flight (one at a time: the next request is read after this one's
+    /// response, as Envoy's HTTP/1 pools do).
+    private var routed: RoutedRequest?
+    /// The routed request waits for the worker to attach an upstream connection.
+    private(set) var awaitingUpstream = false
+    /// The bytes of the routed request after its head, as forwarded, while they may have to be
+    /// sent again for a retry (at most `maximumReplayBytes`).
+    private var replay: [UInt8] = []
+    private var keepsReplay = false
+    /// The upstream said the connection may carry another request after this response.
+    private var upstreamPersistent = false
+    /// Request bodies up to this size are kept for retries; larger requests are not retried.
+    static let maximumReplayBytes = 64 * 1024
     private let authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?
     private let log: (HTTPExchange) -> Void
     private let buffers: BufferPool
@@ -286,9 +310,11 @@ final class HTTPSession {
 
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
-        buffers: BufferPool, now: @escaping () -> UInt64, authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?, log: @escaping (HTTPExchange) -> Void
+        buffers: BufferPool, now: @escaping () -> UInt64, authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?,
+        router: HTTPRouting? = nil, log: @escaping (HTTPExchange) -> Void
     ) {
         self.now = now
+        self.router = router
         self.direction = direction
         self.client = client
         self.upstream = upstream
@@ -341,7 +367,9 @@ final class HTTPSession {
             // in one sendmsg); the queue is always empty before reading, which may move the
             // input buffer's bytes the queue points into.
             let awaitingUpgradeAnswer = requests.waitingFor == .upgradeDecision
-            let parsesNext = !tunnelAgreed && !closing && (!requestsDone || reading != nil)
+            // Routed: the next request is read once this one's response is complete.
+            let routedGate = router != nil && reading == nil && !exchanges.isEmpty
+            let parsesNext = !routedGate && !tunnelAgreed && !closing && (!requestsDone || reading != nil)
                 && (awaitingUpgradeAnswer ? pendingUpgrade != nil : !requestInput.isEmpty || requestEventPending)
             if let upstream, !toUpstream.isEmpty, !parsesNext || toUpstream.isFull {
                 switch toUpstream.flush(to: upstream, input: requestInput.buffer) {
@@ -352,8 +380,13 @@ final class HTTPSession {
                 case .failed(let failure):
                     return .failed(clientFailed: false, detail: "writing to the upstream: \(failure)")
                 }
-            } else if upstream == nil {
+            } else if upstream == nil, router == nil {
                 toUpstream = Outbox()
+            } else if upstream == nil, !toUpstream.isEmpty, !parsesNext || toUpstream.isFull {
+                // Routed, waiting for an upstream connection or a retry's backoff: the queued
+                // bytes point into the input buffer, which reading could move. Attaching resumes.
+                requestWait = .nothing
+                return .blocked
             }
             if requestInput.isEmpty, toUpstream.isEmpty { releaseInput(&requestInput) }
             if tunnelAgreed { return .tunnel }
@@ -366,6 +399,18 @@ final class HTTPSession {
                 pendingUpgrade = nil
                 requests.resolveUpgrade(accepted: accepted)
                 requestEventPending = true
+            }
+            if routedGate {
+                // The next request may go to another endpoint; pipelined bytes wait in the
+                // socket meanwhile.
+                requestWait = .nothing
+                return .blocked
+            }
+            if router != nil, clientEnded, reading == nil, exchanges.isEmpty {
+                // Nothing in flight and nothing more coming: close (the upstream connections were
+                // the pool's, not the client's, so there is no FIN to pass on).
+                closing = true
+                return finishClosing()
             }
             // Until the upstream answers an Upgrade or CONNECT the parser takes nothing: the bytes
             // the client sent behind it wait in the input (for the tunnel, or the next request).
@@ -381,6 +426,11 @@ final class HTTPSession {
             if exchanges.count >= Self.maximumInFlight {
                 requestWait = .nothing // resumed when a response completes
                 return .blocked
+            }
+            if clientEnded, router != nil, let exchange = reading {
+                // Routed: a request cut short cannot be completed upstream.
+                exchange.flag = .downstreamTermination
+                return .failed(clientFailed: true, detail: exchange.reason ?? "the client closed inside the request")
             }
             if clientEnded { return forwardClientEnd() }
             if clientDrained {
@@ -454,13 +504,13 @@ final class HTTPSession {
                 if requestFraming == .chunked {
                     var line: [UInt8] = []
                     HTTPSerializer.chunkHeader(size: count, into: &line)
-                    toUpstream.append(line)
-                    toUpstream.append(input: base + offset, to: base + offset + count)
+                    queueUpstream(line)
+                    queueUpstream(input: base + offset, to: base + offset + count)
                     var end: [UInt8] = []
                     HTTPSerializer.chunkEnd(into: &end)
-                    toUpstream.append(end)
+                    queueUpstream(end)
                 } else {
-                    toUpstream.append(input: base + offset, to: base + offset + count)
+                    queueUpstream(input: base + offset, to: base + offset + count)
                 }
             }
         case .messageEnd(let trailers, let consumed):
@@ -468,7 +518,7 @@ final class HTTPSession {
             if !discardRequestBody, requestFraming == .chunked {
                 var last: [UInt8] = []
                 HTTPSerializer.lastChunk(trailers: trailers, into: &last)
-                toUpstream.append(last)
+                queueUpstream(last)
             }
             if let exchange = reading, exchange.closeAfter { requestsDone = true }
             reading = nil
@@ -521,6 +571,10 @@ final class HTTPSession {
             if reading == nil { requestsDone = true }
             return
         }
+        if router != nil {
+            forwardRouted(head, exchange: exchange)
+            return
+        }
         let upgrading = exchange.upgradeRequested && head.method != .CONNECT
         var bytes: [UInt8] = []
         if !upgrading, let hopByHop = HTTPSemantics.hopByHopMask(in: head.headers) {
@@ -555,10 +609,11 @@ final class HTTPSession {
     }
 
     /// A response the proxy writes itself, saying why in `x-weft-reason`.
-    private func localResponse(status: Int, body: String, reason: String, close: Bool) -> [UInt8] {
+    private func localResponse(status: Int, body: String, reason: String, close: Bool, extraHeaders: [(name: String, value: String)] = []) -> [UInt8] {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "text/plain")
         headers.add(name: "x-weft-reason", value: Self.headerSafe(reason))
+        for field in extraHeaders { headers.add(name: field.name, value: Self.headerSafe(field.value)) }
         if close { headers.add(name: "connection", value: "close") }
         var bytes: [UInt8] = []
         HTTPSerializer.responseHead(
@@ -576,8 +631,16 @@ final class HTTPSession {
 
     private static func reasonPhrase(_ status: Int) -> String {
         switch status {
+        case 301: return "Moved Permanently"
+        case 302: return "Found"
+        case 303: return "See Other"
+        case 307: return "Temporary Redirect"
+        case 308: return "Permanent Redirect"
         case 400: return "Bad Request"
         case 403: return "Forbidden"
+        case 404: return "Not Found"
+        case 500: return "Internal Server Error"
+        case 504: return "Gateway Timeout"
         case 408: return "Request Timeout"
         case 413: return "Content Too Large"
         case 414: return "URI Too Long"
@@ -646,6 +709,10 @@ final class HTTPSession {
                 if let outcome = parseResponse() { return outcome }
                 continue
             }
+            if router != nil, upstream == nil || upstreamEnded {
+                if let outcome = routedUpstreamGone() { return outcome }
+                continue
+            }
             if upstreamEnded || upstream == nil {
                 if let outcome = upstreamGone() { return outcome }
                 continue
@@ -670,6 +737,11 @@ final class HTTPSession {
                 responseWait = writable ? .sourceWritable : .sourceReadable
                 return .blocked
             case .failed(let failure):
+                if let request = routed, responding == nil {
+                    attemptFailed(request, outcome: .gatewayError, reason: "the upstream \(request.target.address) failed before responding: \(failure)",
+                                  flag: .upstreamTermination, status: 503)
+                    continue
+                }
                 if let exchange = responding ?? exchanges.first(where: { $0.local == nil }) {
                     exchange.flag = .upstreamTermination
                     exchange.reason = "the upstream failed: \(failure)"
@@ -733,13 +805,23 @@ final class HTTPSession {
                 bytesToClient &+= UInt64(bytes.count)
                 return nil
             }
+            if let request = routed, !tunnel, request.retryCodes.contains(head.status), mayRetry(request) {
+                // A retriable status: this response is dropped with its connection, and the
+                // request goes again (the client never sees it).
+                attemptFailed(request, outcome: EndpointPicker.Outcome(status: head.status),
+                              reason: "the upstream \(request.target.address) answered \(head.status)", flag: .upstreamTermination, status: head.status)
+                return nil
+            }
             exchange.status = head.status
             responding = exchange
             responseFraming = framing
+            upstreamPersistent = framing != .untilClose && HTTPSemantics.isPersistent(version: head.version, headers: head.headers)
             // RFC 9112 §9.3: both sides must want persistence, and a body delimited by the
-            // upstream closing can only reach the client delimited the same way.
+            // upstream closing can only reach the client delimited the same way. A routed
+            // client keeps its connection when the upstream does not: the next request gets
+            // another upstream connection.
             let keepAlive = !tunnel && !exchange.closeAfter && exchange.requestPersistent && framing != .untilClose
-                && HTTPSemantics.isPersistent(version: head.version, headers: head.headers)
+                && (router != nil || upstreamPersistent)
             if !keepAlive, !tunnel {
                 exchange.closeAfter = true
                 requestsDone = true
@@ -748,6 +830,13 @@ final class HTTPSession {
             toClient.append(bytes)
             bytesToClient &+= UInt64(bytes.count)
             if tunnel {
+                if let request = routed {
+                    // The connection becomes the tunnel's: it never returns to the pool.
+                    routed = nil
+                    exchange.endpoint = request.target.address
+                    router?.attemptEnded(request, outcome: .success, now: now())
+                    router?.requestEnded(request)
+                }
                 complete(exchange)
                 tunnelAgreed = true
             } else if framing == .none {
@@ -782,6 +871,12 @@ final class HTTPSession {
             preconditionFailure("a response parser reported a request head")
         case .failure(let error):
             responseEventPending = false
+            if let request = routed, responding == nil {
+                attemptFailed(request, outcome: .gatewayError,
+                              reason: "invalid response from the upstream \(request.target.address): \(error.reason): \(error.detail)",
+                              flag: .upstreamTermination, status: 502)
+                return nil
+            }
             guard let exchange = exchanges.first(where: { $0.local == nil }) else {
                 return .failed(clientFailed: false, detail: "the upstream sent an invalid response: \(error)")
             }
@@ -805,6 +900,18 @@ final class HTTPSession {
     private func finishResponse() {
         guard let exchange = responding else { return }
         responding = nil
+        if let request = routed {
+            routed = nil
+            exchange.endpoint = request.target.address
+            router?.attemptEnded(request, outcome: EndpointPicker.Outcome(status: exchange.status ?? 502), now: now())
+            router?.requestEnded(request)
+            // The connection goes back to the pool only when it is clean: the upstream keeps
+            // it, the whole request went out, and nothing follows the response.
+            let reusable = upstreamPersistent && !upstreamEnded && !upstreamHungUp && reading !== exchange
+                && toUpstream.isEmpty && responseInput.isEmpty
+            if reading === exchange { discardRequestBody = true }
+            detachUpstream(reusable: reusable)
+        }
         complete(exchange)
     }
 
@@ -909,6 +1016,250 @@ final class HTTPSession {
 
     /// Whether the session is lingering after its last response (the worker bounds the wait).
     var isClosing: Bool { closing }
+
+    // MARK: - Routing (outbound traffic management)
+
+    /// A routed request's head: the router picks its endpoint (or answers it), and the head is
+    /// queued for the upstream connection the worker attaches.
+    private func forwardRouted(_ head: HTTPRequestHead, exchange: HTTPExchange) {
+        guard let router else { return }
+        switch router.route(head, exchange: exchange, now: now()) {
+        case .respond(let answer):
+            exchange.flag = answer.flag
+            exchange.reason = answer.reason
+            exchange.local = localResponse(status: answer.status, body: answer.body, reason: answer.reason,
+                                           close: exchange.closeAfter, extraHeaders: answer.headers)
+            discardRequestBody = true
+        case .forward(let request):
+            exchange.routed = request
+            routed = request
+            replay.removeAll(keepingCapacity: true)
+            keepsReplay = request.maximumAttempts > 1
+            queueRoutedHead(request)
+            responses.expectResponse(to: request.head.method, upgradeRequested: exchange.upgradeRequested && head.method != .CONNECT)
+            startAttempt(request)
+        }
+    }
+
+    /// The head of the current attempt, with its number in `x-weft-attempt-count`.
+    private func queueRoutedHead(_ request: RoutedRequest) {
+        var forwarded = request.head
+        let upgrading = HTTPSemantics.isUpgradeRequest(forwarded) && forwarded.method != .CONNECT
+        HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
+        // The count is the proxy's: whatever the client sent under that name goes.
+        forwarded.headers.remove(name: "x-weft-attempt-count")
+        forwarded.headers.add(name: "x-weft-attempt-count", value: String(request.attempt))
+        var bytes: [UInt8] = []
+        HTTPSerializer.requestHead(forwarded, framing: requestFraming, into: &bytes)
+        toUpstream.append(bytes)
+    }
+
+    /// Queues request bytes for the upstream (and keeps them for a retry).
+    private func queueUpstream(_ bytes: [UInt8]) {
+        toUpstream.append(bytes)
+        if keepsReplay { keepForReplay(bytes) }
+    }
+
+    /// Queues `[from, to)` of the request input for the upstream (and keeps a copy for a retry).
+    private func queueUpstream(input from: Int, to: Int) {
+        toUpstream.append(input: from, to: to)
+        if keepsReplay, let buffer = requestInput.buffer {
+            keepForReplay(UnsafeRawBufferPointer(start: buffer + from, count: to - from))
+        }
+    }
+
+    private func keepForReplay(_ bytes: some Collection<UInt8>) {
+        guard replay.count + bytes.count <= Self.maximumReplayBytes else {
+            // Too large to send twice: this request is not retried.
+            keepsReplay = false
+            replay = []
+            return
+        }
+        replay.append(contentsOf: bytes)
+    }
+
+    /// Sends the current attempt: an upstream connection now, or when the worker has one.
+    private func startAttempt(_ request: RoutedRequest) {
+        guard let router else { return }
+        let started = now()
+        request.attemptStartedAt = started
+        request.tryDeadline = request.tryTimeout > 0 ? started &+ request.tryTimeout : 0
+        switch router.acquireUpstream(for: request) {
+        case .ready(let endpoint, let hungUp):
+            attach(endpoint, hungUp: hungUp)
+        case .pending:
+            awaitingUpstream = true
+        case .failed(let reason, let flag):
+            attemptFailed(request, outcome: .connectFailure, reason: reason, flag: flag, status: 503)
+        }
+    }
+
+    /// The worker has an upstream connection for the routed request waiting for one.
+    func attach(_ endpoint: RelayEndpoint, hungUp: Bool) {
+        awaitingUpstream = false
+        upstream = endpoint
+        upstreamEnded = false
+        upstreamDrained = false
+        upstreamHungUp = hungUp
+        upstreamWriteShut = false
+        upstreamPersistent = false
+        // The response can only follow the request: its first bytes bring a readable edge.
+        responseWait = .sourceReadable
+    }
+
+    /// The worker could not get an upstream connection for the waiting request.
+    func upstreamUnavailable(reason: String, flag: ResponseFlag) {
+        guard let request = routed, awaitingUpstream else { return }
+        awaitingUpstream = false
+        attemptFailed(request, outcome: .connectFailure, reason: reason, flag: flag, status: 503)
+    }
+
+    /// Gives the upstream connection back (to the pool when `reusable`) and forgets whatever
+    /// of the exchange was queued for it or read from it.
+    private func detachUpstream(reusable: Bool) {
+        if upstream != nil || awaitingUpstream { router?.releaseUpstream(reusable: reusable) }
+        upstream = nil
+        awaitingUpstream = false
+        if !reusable {
+            // A fresh parser for the next connection: this one may be inside a response.
+            responses = HTTPMessageParser(.response)
+            responseEventPending = false
+            // Unparsed bytes of that connection are dropped; the buffer stays while the client's
+            // queue may still point into it (a body just forwarded), and is reused or released
+            // once that queue is flushed.
+            responseInput.start = responseInput.end
+        }
+    }
+
+    /// Whether `request` may be sent again: attempts left, its body kept whole, nothing of its
+    /// response sent to the client, and time left.
+    private func mayRetry(_ request: RoutedRequest) -> Bool {
+        guard request.attempt < request.maximumAttempts, keepsReplay || requestFraming == .none, responding == nil else { return false }
+        return request.requestDeadline == 0 || now() < request.requestDeadline
+    }
+
+    /// An attempt failed before any of its response reached the client: try again (after the
+    /// backoff) when allowed, else answer `status` with the reason.
+    private func attemptFailed(_ request: RoutedRequest, outcome: EndpointPicker.Outcome, reason: String, flag: ResponseFlag, status: Int) {
+        guard let router else { return }
+        router.attemptEnded(request, outcome: outcome, now: now())
+        detachUpstream(reusable: false)
+        toUpstream = Outbox()
+        if mayRetry(request), router.prepareRetry(request, now: now()) {
+            // prepareRetry chose the endpoint, counted the attempt and set the backoff; the
+            // attempt starts when the backoff's deadline passes.
+            queueRoutedHead(request)
+            if !replay.isEmpty { toUpstream.append(replay) }
+            responses.expectResponse(to: request.head.method, upgradeRequested: HTTPSemantics.isUpgradeRequest(request.head) && request.head.method != .CONNECT)
+            return
+        }
+        answerRouted(request, status: status, reason: reason, flag: flag)
+    }
+
+    /// Ends the routed request with the proxy's own response.
+    private func answerRouted(_ request: RoutedRequest, status: Int, reason: String, flag: ResponseFlag) {
+        routed = nil
+        router?.requestEnded(request)
+        toUpstream = Outbox()
+        guard let exchange = exchanges.first(where: { $0.routed === request }) else { return }
+        exchange.flag = flag
+        exchange.reason = reason
+        exchange.endpoint = request.target.address
+        if reading === exchange {
+            // The rest of its body is not wanted; rather than read it all, close after answering.
+            discardRequestBody = true
+            exchange.closeAfter = true
+            requestsDone = true
+        }
+        exchange.local = localResponse(status: status, body: Self.reasonPhrase(status).lowercased() + ": " + reason + "\n", reason: reason, close: exchange.closeAfter)
+    }
+
+    /// Routed, with no upstream connection or one that ended.
+    private func routedUpstreamGone() -> Outcome? {
+        if upstream != nil, upstreamEnded {
+            if let exchange = responding {
+                switch responses.endOfInput() {
+                case .messageEnd, .clean:
+                    // A body delimited by the close: it reached the client the same way.
+                    exchange.closeAfter = true
+                    requestsDone = true
+                    finishResponse()
+                    return nil
+                case .truncated(let error):
+                    exchange.flag = .upstreamTermination
+                    exchange.reason = "the upstream closed inside the response: \(error.detail)"
+                    if let request = routed {
+                        routed = nil
+                        router?.attemptEnded(request, outcome: .gatewayError, now: now())
+                        router?.requestEnded(request)
+                    }
+                    detachUpstream(reusable: false)
+                    responding = nil
+                    complete(exchange)
+                    return .failed(clientFailed: false, detail: exchange.reason!)
+                }
+            }
+            if let request = routed {
+                attemptFailed(request, outcome: .gatewayError, reason: "the upstream \(request.target.address) closed before responding",
+                              flag: .upstreamTermination, status: 503)
+                return nil
+            }
+            detachUpstream(reusable: false)
+            return nil
+        }
+        if exchanges.isEmpty, requestsDone || clientEnded {
+            closing = true
+            return nil
+        }
+        // Waiting for an upstream connection, a retry's backoff, or the next request.
+        responseWait = .nothing
+        return .blocked
+    }
+
+    /// The earliest deadline of the routed request in flight (request timeout, per-try timeout,
+    /// retry backoff); 0 when none.
+    var routedDeadline: UInt64 { routed?.nextDeadline ?? 0 }
+
+    /// A routed deadline passed: start the retry whose backoff is over, or time the request out
+    /// (504 when nothing of the response was sent yet). Returns a reason when the connection must
+    /// fail instead (the response had started).
+    func routedDeadlinePassed(now: UInt64) -> String? {
+        guard let request = routed else { return nil }
+        let requestTimedOut = request.requestDeadline != 0 && now >= request.requestDeadline
+        let tryTimedOut = request.tryDeadline != 0 && now >= request.tryDeadline
+        if requestTimedOut || tryTimedOut {
+            let what = requestTimedOut ? "request timeout (\(request.requestTimeoutText ?? "-"))" : "per-try timeout (\(request.tryTimeoutText ?? "-"))"
+            if let exchange = responding {
+                exchange.flag = .upstreamTimeout
+                exchange.reason = "\(what) inside the response from \(request.target.address)"
+                return exchange.reason
+            }
+            if requestTimedOut {
+                router?.attemptEnded(request, outcome: .gatewayError, now: now)
+                detachUpstream(reusable: false)
+                answerRouted(request, status: 504, reason: "\(what): no response from \(request.target.address)", flag: .upstreamTimeout)
+            } else {
+                request.tryDeadline = 0
+                attemptFailed(request, outcome: .gatewayError, reason: "\(what): no response from \(request.target.address)", flag: .upstreamTimeout, status: 504)
+            }
+            return nil
+        }
+        if request.backoffUntil != 0, now >= request.backoffUntil {
+            request.backoffUntil = 0
+            startAttempt(request)
+        }
+        return nil
+    }
+
+    /// The connection is closing with a routed request in flight: give back its budget.
+    func abandonRouted() {
+        guard let request = routed else { return }
+        routed = nil
+        router?.requestEnded(request)
+    }
+
+    /// The routed request in flight, if any.
+    var routedRequest: RoutedRequest? { routed }
 
     // MARK: - Tunnel hand-over
 

@@ -18,10 +18,20 @@ public final class ProxyServer {
     private let configuration: Configuration
     private var config: SidecarConfig { configuration.sidecar }
     private let log: LogSink
+    /// The directory to watch for configuration changes, and how to read the configuration again.
+    private let watch: (directory: String, reload: @Sendable () -> Result<Configuration, ConfigReloadError>)?
 
-    public init(configuration: Configuration, log: LogSink) {
+    /// The admin API's port (Envoy's and Istio's): on 127.0.0.1 only, so only the pod itself
+    /// reaches it.
+    public static let adminPort: UInt16 = 15000
+
+    public init(
+        configuration: Configuration, log: LogSink,
+        watch: (directory: String, reload: @Sendable () -> Result<Configuration, ConfigReloadError>)? = nil
+    ) {
         self.configuration = configuration
         self.log = log
+        self.watch = watch
     }
 
     /// Starts everything and blocks until the proxy has drained after SIGTERM/SIGINT (or was told
@@ -38,6 +48,10 @@ public final class ProxyServer {
         defer { store?.stop() }
 
         let workerCount = config.workers > 0 ? config.workers : ProcessInfo.processorCount()
+        let trafficStore = TrafficStore(configuration.traffic)
+        let board = EndpointStatusBoard(workers: workerCount)
+        let control = TrafficControl(store: trafficStore, board: board, log: log, startup: configuration)
+        let seed = Clock.monotonicNanoseconds() ^ UInt64(UInt32(bitPattern: ProcessInfo.processID)) << 32
         var workers: [Worker] = []
         for index in 0..<workerCount {
             let listeners = try makeListeners()
@@ -46,7 +60,8 @@ public final class ProxyServer {
                 workers.append(try Worker(
                     index: index, configuration: configuration, listeners: listeners, log: log, accessLog: AccessLog(enabled: config.accessLog),
                     counters: CounterBlock(count: Stat.count),
-                    policyCounters: CounterBlock(count: Stat.policySlotCount(policyCount: policyNames.count)), security: security
+                    policyCounters: CounterBlock(count: Stat.policySlotCount(policyCount: policyNames.count)), security: security,
+                    traffic: WorkerTraffic(store: trafficStore, board: board, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
                 ))
             } catch {
                 throw ProxyStartError(description: "cannot create worker \(index)'s event loop: \(error)")
@@ -58,8 +73,15 @@ public final class ProxyServer {
         }
 
         let admin = try startAdmin(counters: workers.map(\.counters), policyCounters: workers.map(\.policyCounters),
-                                   policyNames: policyNames, store: store, health: health)
+                                   policyNames: policyNames, store: store, health: health, traffic: control)
         defer { admin.stop() }
+        let watcher = watch.flatMap { ConfigWatcher.start(directory: $0.directory, control: control, log: log, reload: $0.reload) }
+        defer {
+            if let (watcher, thread) = watcher {
+                watcher.stop()
+                thread.join()
+            }
+        }
 
         var threads: [OSThread] = []
         for worker in workers {
@@ -74,6 +96,8 @@ public final class ProxyServer {
             "workers": "\(workerCount)", "pid": "\(ProcessInfo.processID)", "uid": "\(ProcessInfo.userID)",
             "nofile": "\(descriptorLimit)",
             "mtls": store == nil ? "off" : "on", "inbound_mode": store == nil ? "disable" : configuration.inboundMTLS.defaultMode.rawValue,
+            "services": "\(configuration.services.count)", "routes": "\(configuration.httpRoutes.count)",
+            "outbound_traffic": config.outboundTrafficMode.rawValue, "admin": "127.0.0.1:\(Self.adminPort)",
         ])
 
         let signal = waitForTermination()
@@ -159,14 +183,19 @@ public final class ProxyServer {
 
     /// Serves readiness on the health port and Prometheus metrics on the metrics port.
     private func startAdmin(
-        counters: [CounterBlock], policyCounters: [CounterBlock], policyNames: [String], store: CredentialStore?, health: HealthState
+        counters: [CounterBlock], policyCounters: [CounterBlock], policyNames: [String], store: CredentialStore?, health: HealthState,
+        traffic: TrafficControl
     ) throws(ProxyStartError) -> AdminServer {
         let server: AdminServer
         do {
             server = try AdminServer(listen: [
                 ("health", SocketAddress(IPv6Address.any, port: config.healthPort)),
                 ("metrics", SocketAddress(IPv6Address.any, port: config.metricsPort)),
-            ]) { listener, path in
+                ("admin", SocketAddress(IPv4Address.loopback, port: Self.adminPort)),
+            ], writable: ["admin"]) { call in
+                if call.listener == "admin" { return traffic.handle(call) }
+                let listener = call.listener
+                let path = call.path
                 switch (listener, path) {
                 case ("health", "/healthz/ready"):
                     let readiness = Self.readiness(store: store, health: health)
@@ -176,14 +205,14 @@ public final class ProxyServer {
                 case ("metrics", "/stats/prometheus"), ("metrics", "/metrics"):
                     let text = MetricsRenderer(blocks: counters).render(
                         extra: [MetricsRenderer.policyFamily(blocks: policyCounters, policyNames: policyNames)]
-                            + Self.credentialMetrics(store: store, health: health))
+                            + Self.credentialMetrics(store: store, health: health) + traffic.metricFamilies())
                     return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text)
                 default:
                     return nil
                 }
             }
         } catch {
-            throw ProxyStartError(description: "cannot listen on the health (\(config.healthPort)) or metrics (\(config.metricsPort)) port: \(error)")
+            throw ProxyStartError(description: "cannot listen on the health (\(config.healthPort)), metrics (\(config.metricsPort)) or admin (127.0.0.1:\(Self.adminPort)) port: \(error)")
         }
         do {
             _ = try server.start()

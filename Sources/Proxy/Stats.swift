@@ -25,7 +25,14 @@ enum Stat {
     private static let resumedBase = handshakeBase + 2 * handshakeOutcomes.count
     private static let detectionBase = resumedBase + 2
     private static let protocolDetectionBase = detectionBase + detections.count
-    static let count = protocolDetectionBase + 2 * ProtocolDetection.allCases.count
+    private static let routingBase = protocolDetectionBase + 2 * ProtocolDetection.allCases.count
+    /// Routed HTTP: retries started, retries the budget refused, upstream connections opened and
+    /// pooled connections reused.
+    static let retries = routingBase
+    static let retryOverflow = routingBase + 1
+    static let upstreamOpened = routingBase + 2
+    static let upstreamReused = routingBase + 3
+    static let count = routingBase + 4
 
     static func opened(_ direction: TrafficDirection) -> Int { openedBase + directionIndex(direction) }
     static func closed(_ direction: TrafficDirection, _ end: ConnectionEnd) -> Int {
@@ -146,6 +153,15 @@ struct MetricsRenderer {
             samples: Stat.directions.flatMap { direction in
                 ProtocolDetection.allCases.map { ([("direction", direction.rawValue), ("protocol", $0.rawValue)], sum(Stat.protocolDetection(direction, $0))) }
             }))
+        families.append(MetricFamily(
+            name: "weft_http_retries_total", help: "Routed HTTP requests sent again (retry started).", type: "counter",
+            samples: [([], sum(Stat.retries))]))
+        families.append(MetricFamily(
+            name: "weft_http_retry_overflow_total", help: "Retries the retry budget refused.", type: "counter",
+            samples: [([], sum(Stat.retryOverflow))]))
+        families.append(MetricFamily(
+            name: "weft_upstream_connections_total", help: "Upstream connections of routed HTTP: opened, or reused from the pool.", type: "counter",
+            samples: [([("result", "opened")], sum(Stat.upstreamOpened)), ([("result", "reused")], sum(Stat.upstreamReused))]))
         return (families + extra).map(\.text).joined()
     }
 }

@@ -51,6 +51,8 @@ final class Worker {
     var peekBuffer = [UInt8](repeating: 0, count: ProtocolSniffer.maximumPrefixLength)
     let detectionTimeout: UInt64
     let tlsHandshakeTimeout: UInt64
+    /// Traffic management: snapshot, balancers, retry budgets, upstream pools.
+    let traffic: WorkerTraffic
 
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []
@@ -63,7 +65,7 @@ final class Worker {
     /// Set from the first pause until a connection gets both its sockets again, so a pause/retry
     /// cycle under sustained pressure logs two lines, not ten a second.
     private var underPressure = false
-    private var draining = false
+    private(set) var draining = false
 
     let connectTimeout: UInt64
     let idleTimeout: UInt64
@@ -79,9 +81,10 @@ final class Worker {
 
     init(
         index: Int, configuration: Configuration, listeners: [Listener], log: LogSink, accessLog: AccessLog,
-        counters: CounterBlock, policyCounters: CounterBlock, security: WorkerSecurity?
+        counters: CounterBlock, policyCounters: CounterBlock, security: WorkerSecurity?, traffic: WorkerTraffic
     ) throws(SyscallError) {
         self.index = index
+        self.traffic = traffic
         self.config = configuration.sidecar
         self.listeners = listeners
         self.log = log
@@ -118,6 +121,7 @@ final class Worker {
             }
             runQueued()
             fireTimers()
+            trafficHousekeeping()
             accessLog.flush()
             if control.terminateRequested.load(ordering: .relaxed) {
                 terminateAll()
@@ -139,6 +143,9 @@ final class Worker {
         switch Token.kind(token) {
         case Token.listenerKind:
             acceptAll(from: Token.slot(token))
+        case Token.pooledKind:
+            guard let upstream = traffic.pools.connection(slot: Token.slot(token), generation: Token.generation(token)) else { return }
+            handlePooled(upstream, events: events)
         case Token.clientKind, Token.upstreamKind:
             let slot = Token.slot(token)
             guard slot < slots.count, let connection = slots[slot],
@@ -258,7 +265,8 @@ final class Worker {
     /// Opens the upstream socket and starts connecting to the original destination (inbound: from
     /// 127.0.0.6/::6 to the application).
     func connectUpstream(_ connection: Connection) {
-        guard let destination = connection.destination else { return }
+        guard let original = connection.destination else { return }
+        let destination = OriginalDestination(connection.upstreamAddress ?? original.address)
         let direction = connection.direction
         let upstream: Descriptor
         do {
@@ -314,6 +322,7 @@ final class Worker {
     /// The upstream could not be reached. An HTTP client gets a 503 saying why for each request;
     /// anything else is reset.
     private func upstreamFailed(_ connection: Connection, errno: Errno, detail: String) {
+        balancedConnectEnded(connection, success: false)
         if connection.protocolKind == .http1, connection.phase != .relaying {
             connection.upstreamEnd = nil
             connection.upstream?.close()
@@ -328,7 +337,7 @@ final class Worker {
 
     // MARK: - Events
 
-    private func handle(_ connection: Connection, clientSide: Bool, events: EpollEvents) {
+    func handle(_ connection: Connection, clientSide: Bool, events: EpollEvents) {
         connection.lastActivity = loop.now
         // Remember a FIN/RST even while still connecting: its edge is reported once, and without
         // the note the first short read after connecting would wait for an edge that never comes.
@@ -410,6 +419,7 @@ final class Worker {
     /// The TCP connect to the upstream finished: originate mTLS if the destination is in the mesh,
     /// else relay.
     private func upstreamConnected(_ connection: Connection) {
+        balancedConnectEnded(connection, success: true)
         if connection.originatesTLS, let upstream = connection.upstream {
             startClientHandshake(connection, on: upstream)
         } else {
@@ -500,6 +510,10 @@ final class Worker {
         for connection in batch {
             connection.queued = false
             guard connection.phase == .relaying else { continue }
+            if connection.retryAcquire {
+                retryAcquire(connection)
+                continue
+            }
             if let session = connection.http {
                 // Only directions not waiting for readiness can move; the others return at once.
                 driveHTTP(connection, session, requests: session.requestWait == .nothing && !session.isClosing,
@@ -542,6 +556,22 @@ final class Worker {
                         close(connection, end: .closed, reset: false)
                         continue
                     }
+                    if let deadline = leaseDeadline(connection), loop.now >= deadline {
+                        leaseTimedOut(connection)
+                        if connection.phase == .relaying { scheduleHTTPTimer(connection, session) }
+                        continue
+                    }
+                    let routedDeadline = session.routedDeadline
+                    if routedDeadline != 0, loop.now >= routedDeadline {
+                        if let failure = session.routedDeadlinePassed(now: loop.now) {
+                            connection.failureDetail = failure
+                            close(connection, end: .upstreamReset, reset: true)
+                            continue
+                        }
+                        driveHTTP(connection, session, requests: true, responses: true)
+                        if connection.phase == .relaying { scheduleHTTPTimer(connection, session) }
+                        continue
+                    }
                     if session.requestHeadStartedAt != 0, loop.now &- session.requestHeadStartedAt >= HTTPSession.headerTimeout {
                         session.requestHeadTimedOut()
                         driveHTTP(connection, session, requests: false, responses: true)
@@ -553,11 +583,11 @@ final class Worker {
                     let inFlight = connection.toUpstream.bytesInFlight + connection.toClient.bytesInFlight
                     close(connection, end: .idleTimeout, reset: inFlight > 0)
                 } else {
-                    var deadline = connection.lastActivity + idleTimeout
-                    if let session = connection.http, session.requestHeadStartedAt != 0 {
-                        deadline = min(deadline, session.requestHeadStartedAt + HTTPSession.headerTimeout)
+                    if let session = connection.http {
+                        scheduleHTTPTimer(connection, session)
+                    } else {
+                        loop.timers.schedule(key, at: connection.lastActivity + idleTimeout)
                     }
-                    loop.timers.schedule(key, at: deadline)
                 }
             case .closed:
                 continue
@@ -569,6 +599,7 @@ final class Worker {
 
     private func beginDrain() {
         draining = true
+        traffic.pools.closeIdle(now: loop.now, olderThan: 0)
         closeListeners()
         log.info("worker draining", ["worker": "\(index)", "connections": "\(liveConnections)"])
     }
@@ -607,6 +638,9 @@ final class Worker {
     func close(_ connection: Connection, end: ConnectionEnd, reset: Bool) {
         guard connection.phase != .closed else { return }
         connection.phase = .closed
+        // A pooled upstream still leased by an HTTP session is mid-exchange; one that became a
+        // tunnel ends as the tunnel does.
+        let leaseMidExchange = connection.http != nil
         let direction = connection.direction
         counters.add(Stat.closed(direction, end))
         counters.add(Stat.sent(direction), connection.bytesSent)
@@ -620,9 +654,25 @@ final class Worker {
         }
         if let session = connection.http {
             connection.httpBytes = (session.bytesFromClient, session.bytesToClient)
+            session.abandonRouted()
             session.release()
             connection.http = nil
         }
+        if let target = connection.waitingForPool {
+            traffic.pools.removeWaiter(connection, from: target)
+            connection.waitingForPool = nil
+        }
+        if let lease = connection.lease {
+            // Mid-exchange (or mid-connect): the connection cannot be reused.
+            connection.lease = nil
+            traffic.pools.close(lease, reset: reset || leaseMidExchange)
+            if let waiter = traffic.pools.popWaiter(lease.target) {
+                waiter.waitingForPool = nil
+                waiter.retryAcquire = true
+                queue(waiter)
+            }
+        }
+        connection.router = nil
         if reset {
             try? Socket.setResetOnClose(connection.client)
             if let upstream = connection.upstream { try? Socket.setResetOnClose(upstream) }

@@ -244,6 +244,14 @@ extension Worker {
                 return
             }
         }
+        if connection.direction == .outbound {
+            traffic.refresh()
+            if connection.protocolKind == .http1, connection.tls == nil, traffic.isActive(mode: config.outboundTrafficMode) {
+                startRoutedHTTPSession(connection)
+                return
+            }
+            guard balanceTCP(connection) else { return }
+        }
         connectUpstream(connection)
     }
 

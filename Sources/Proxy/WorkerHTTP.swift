@@ -24,7 +24,7 @@ struct PolicyHeaderView: AuthorizationHeaderFields {
 extension Worker {
     /// Starts proxying an HTTP/1 connection at L7. Without an upstream (it could not be reached)
     /// every request is answered with 503 and the reason.
-    func startHTTPSession(_ connection: Connection, upstreamFailure: String?) {
+    func startHTTPSession(_ connection: Connection, upstreamFailure: String?, router: ConnectionRouter? = nil) {
         connection.phase = .relaying
         if let tls = connection.tls {
             let channel = TLSChannel(tls)
@@ -59,7 +59,7 @@ extension Worker {
         }
         let session = HTTPSession(
             direction: direction, client: connection.clientEnd, upstream: connection.upstreamEnd, upstreamFailure: upstreamFailure,
-            buffers: buffers, now: { [loop] in loop.now }, authorize: authorize
+            buffers: buffers, now: { [loop] in loop.now }, authorize: authorize, router: router
         ) { [loop] exchange in
             guard accessLog.enabled else { return }
             accessLog.record { line in
@@ -84,6 +84,12 @@ extension Worker {
                     line.field("policy", decision.policyName)
                 }
                 if let reason = exchange.reason { line.field("reason", reason) }
+                if let routed = exchange.routed {
+                    line.field("service", routed.serviceName)
+                    line.field("route", routed.routeName)
+                    line.field("attempts", routed.attempt)
+                }
+                if let endpoint = exchange.endpoint { line.field("endpoint", describing: endpoint) }
             }
         }
         if let (buffer, count) = connection.early {
@@ -126,6 +132,14 @@ extension Worker {
            session.requestHeadStartedAt + HTTPSession.headerTimeout < deadline {
             loop.timers.schedule(connection.slot + 1, at: session.requestHeadStartedAt + HTTPSession.headerTimeout)
         }
+        if connection.router != nil {
+            // Routed: a request or per-try timeout, a retry's backoff, a pooled connect.
+            var due = session.routedDeadline
+            if let lease = leaseDeadline(connection) { due = due == 0 ? lease : min(due, lease) }
+            if due != 0, due < loop.timers.deadline(of: connection.slot + 1) ?? .max {
+                loop.timers.schedule(connection.slot + 1, at: due)
+            }
+        }
         if session.isClosing, connection.lingerStarted == 0 {
             // Bound the lingering close: the client has two seconds to send its FIN.
             connection.lingerStarted = loop.now
@@ -155,12 +169,43 @@ extension Worker {
     /// An accepted Upgrade (WebSocket) or CONNECT: from here the connection is a byte relay; the
     /// bytes each side sent past the handshake go first.
     private func becomeTunnel(_ connection: Connection, _ session: HTTPSession) {
+        if connection.router != nil {
+            // Routed: the pooled connection the upgrade went over carries the tunnel.
+            guard let lease = connection.lease else {
+                connection.failureDetail = "an upgrade was accepted without an upstream connection"
+                close(connection, end: .error, reset: true)
+                return
+            }
+            connection.upstreamEnd = lease.relayEndpoint
+            connection.upstreamHungUp = lease.hungUp
+            if lease.hungUp { connection.toClient.noteSourceHangup() }
+        }
         let leftovers = session.takeTunnelLeftovers()
         connection.httpBytes = (session.bytesFromClient, session.bytesToClient)
         connection.http = nil
         if let (buffer, offset, count) = leftovers.toUpstream { connection.toUpstream.seed(buffer: buffer, offset: offset, count: count) }
         if let (buffer, offset, count) = leftovers.toClient { connection.toClient.seed(buffer: buffer, offset: offset, count: count) }
         pumpBothDirections(connection)
+    }
+
+    /// The session's next deadline: idle, request head, routed timeouts and backoff, pooled
+    /// connect, lingering close — whichever comes first.
+    func scheduleHTTPTimer(_ connection: Connection, _ session: HTTPSession) {
+        var deadline = connection.lastActivity + idleTimeout
+        if session.requestHeadStartedAt != 0 { deadline = min(deadline, session.requestHeadStartedAt + HTTPSession.headerTimeout) }
+        let routed = session.routedDeadline
+        if routed != 0 { deadline = min(deadline, routed) }
+        if let lease = leaseDeadline(connection) { deadline = min(deadline, lease) }
+        if session.isClosing, connection.lingerStarted != 0 { deadline = min(deadline, connection.lingerStarted + 2_000_000_000) }
+        loop.timers.schedule(connection.slot + 1, at: deadline)
+    }
+
+    /// Starts an outbound HTTP/1 connection routed per request: no upstream yet, each request
+    /// gets one from the pools once routed.
+    func startRoutedHTTPSession(_ connection: Connection) {
+        let router = ConnectionRouter(worker: self, connection: connection)
+        connection.router = router
+        startHTTPSession(connection, upstreamFailure: nil, router: router)
     }
 
     /// Counts a policy decision by the policy that made it.

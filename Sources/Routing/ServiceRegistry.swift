@@ -175,6 +175,12 @@ public struct ServiceRegistry: Sendable {
         return entry(slot)
     }
 
+    /// The Service `namespace/name` and its port numbered `port` (a route's backendRef). O(1).
+    public func service(named name: String, namespace: String, port: UInt16) -> (Service, ServicePort)? {
+        guard let slot = slotByServicePort[ServicePortKey(service: ServiceKey(name: name, namespace: namespace), port: port)] else { return nil }
+        return entry(slot)
+    }
+
     /// The endpoints of `port` of `service` (the registry's Service of the same namespace and
     /// name), or of its DestinationRule subset named `subset`: one per address of each endpoint
     /// of the slices that belong to it, at the endpoint port Kubernetes resolves for the

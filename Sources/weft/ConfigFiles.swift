@@ -1,6 +1,7 @@
 import Config
 import Glibc
 import LinuxSys
+import Proxy
 
 /// Why configuration could not be read from disk: which path, and what the kernel or the check said.
 struct ConfigFileError: Error, CustomStringConvertible {
@@ -112,4 +113,26 @@ private func readConfigFile(_ path: String) throws(ConfigFileError) -> ConfigSou
         throw ConfigFileError(path: path, reason: "it is not UTF-8 text; save it as UTF-8")
     }
     return ConfigSource(name: path, text: text)
+}
+
+/// The directory whose changes mean `path` changed: `path` itself when it is a directory, else
+/// the file's directory (editors and ConfigMap mounts replace files by renaming).
+func watchedDirectory(for path: String) -> String {
+    var info = stat()
+    if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { return path }
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+/// Reads the whole configuration at `path` again (for a running proxy: never exits).
+func reloadConfiguration(path: String) -> Result<Configuration, ConfigReloadError> {
+    let sources: [ConfigSource]
+    do { sources = try readConfigSources(path: path) } catch {
+        return .failure(ConfigReloadError(error.description))
+    }
+    do {
+        return .success(try Configuration.load(sources))
+    } catch {
+        return .failure(ConfigReloadError(error.description))
+    }
 }

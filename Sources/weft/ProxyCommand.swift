@@ -10,18 +10,24 @@ struct ProxyCommand: ParsableCommand {
         discussion: """
             Accepts connections redirected by `weft init`, reads their original destination \
             (SO_ORIGINAL_DST) and relays them with splice(2). SIGTERM drains: listeners close, live \
-            connections finish (up to spec.timeouts.drain), then the process exits 0.
+            connections finish (up to spec.timeouts.drain), then the process exits 0. \
+            Service, EndpointSlice, HTTPRoute and DestinationRule documents are re-read when the \
+            files change (or replaced through the admin API on 127.0.0.1:15000).
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A weft.io/v1 Sidecar YAML file or a directory of them; defaults apply without it.", valueName: "FILE"))
+    @Option(name: .long, help: ArgumentHelp("A YAML file or a directory of them (Sidecar, policies, traffic documents); defaults apply without it.", valueName: "FILE"))
     var config: String?
 
     func run() throws {
         let configuration = loadConfiguration(path: config, command: "proxy")
         let log = LogSink(level: configuration.sidecar.logLevel)
+        var watch: (directory: String, reload: @Sendable () -> Result<Configuration, ConfigReloadError>)?
+        if let path = config {
+            watch = (watchedDirectory(for: path), { reloadConfiguration(path: path) })
+        }
         do {
-            try ProxyServer(configuration: configuration, log: log).run()
+            try ProxyServer(configuration: configuration, log: log, watch: watch).run()
         } catch {
             fail("proxy", .runtime, error.description)
         }

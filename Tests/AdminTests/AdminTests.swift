@@ -68,8 +68,8 @@ import Testing
     }
 
     @Test func routesRequestsAndAnswersErrors() throws {
-        let server = try AdminServer(listen: [("health", SocketAddress(IPv4Address.loopback, port: 0))]) { listener, path in
-            path == "/healthz/ready" ? AdminResponse(status: 503, body: "certificate expired\n") : nil
+        let server = try AdminServer(listen: [("health", SocketAddress(IPv4Address.loopback, port: 0))]) { call in
+            call.path == "/healthz/ready" ? AdminResponse(status: 503, body: "certificate expired\n") : nil
         }
         let address = try #require(server.boundAddresses["health"])
         let thread = try server.start()
@@ -86,5 +86,29 @@ import Testing
         #expect(try exchange("BROKEN\r\n\r\n", with: address).hasPrefix("HTTP/1.1 400 "))
         let huge = "GET /" + String(repeating: "a", count: 10_000) + " HTTP/1.1\r\n\r\n"
         #expect(try exchange(huge, with: address).hasPrefix("HTTP/1.1 431 "))
+    }
+
+    @Test func writableListenerTakesBodies() throws {
+        let server = try AdminServer(
+            listen: [("admin", SocketAddress(IPv4Address.loopback, port: 0)), ("metrics", SocketAddress(IPv4Address.loopback, port: 0))],
+            writable: ["admin"]
+        ) { call in
+            AdminResponse(status: 200, body: "\(call.method) \(call.path) ?\(call.query) [\(String(decoding: call.body, as: UTF8.self))]\n")
+        }
+        let admin = try #require(server.boundAddresses["admin"])
+        let metrics = try #require(server.boundAddresses["metrics"])
+        let thread = try server.start()
+        defer {
+            server.stop()
+            thread.join()
+        }
+        let put = try exchange("PUT /config?x=1 HTTP/1.1\r\nContent-Length: 11\r\n\r\nkind: Thing", with: admin)
+        #expect(put.hasSuffix("\r\n\r\nPUT /config ?x=1 [kind: Thing]\n"))
+        let empty = try exchange("POST /routes/a/b/weights HTTP/1.1\r\n\r\n", with: admin)
+        #expect(empty.hasSuffix("POST /routes/a/b/weights ? []\n"))
+        #expect(try exchange("PUT /config HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", with: metrics).hasPrefix("HTTP/1.1 405 "))
+        #expect(try exchange("PUT /config HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", with: admin).hasPrefix("HTTP/1.1 411 "))
+        #expect(try exchange("PUT /config HTTP/1.1\r\nContent-Length: x\r\n\r\n", with: admin).hasPrefix("HTTP/1.1 400 "))
+        #expect(try exchange("PUT /config HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", with: admin).hasPrefix("HTTP/1.1 413 "))
     }
 }

@@ -83,17 +83,20 @@ public struct HTTPRouteRule: Sendable, Equatable {
     public var backendRefs: [HTTPBackendRef]
     /// `timeouts`; both nil when not given.
     public var timeouts: HTTPRouteTimeouts
+    /// `retry`; nil when not given, and then a failed request is not retried.
+    public var retry: HTTPRouteRetry?
 
     /// A rule with the given values; the default is the Gateway API's: match every request.
     public init(
         name: String? = nil, matches: [HTTPRouteMatch] = [HTTPRouteMatch()], filters: [HTTPRouteFilter] = [],
-        backendRefs: [HTTPBackendRef] = [], timeouts: HTTPRouteTimeouts = HTTPRouteTimeouts()
+        backendRefs: [HTTPBackendRef] = [], timeouts: HTTPRouteTimeouts = HTTPRouteTimeouts(), retry: HTTPRouteRetry? = nil
     ) {
         self.name = name
         self.matches = matches
         self.filters = filters
         self.backendRefs = backendRefs
         self.timeouts = timeouts
+        self.retry = retry
     }
 }
 
@@ -313,5 +316,54 @@ public struct HTTPRouteTimeouts: Sendable, Equatable {
     public init(request: Duration? = nil, backendRequest: Duration? = nil) {
         self.request = request
         self.backendRequest = backendRequest
+    }
+}
+
+/// A rule's `retry` (Gateway API GEP-1731): when and how often a failed request is sent again.
+///
+/// Weft retries only a request whose body it can replay: one whose whole body (at most
+/// `maximumReplayableBody` bytes) it still holds. It retries after a connect failure, after the
+/// connection to the backend was reset before any byte of the response arrived, and after a
+/// response whose status is in `codes` (that response is then discarded). Retries are bounded by a retry budget: retries in flight may be at most
+/// `budgetPercent` percent of the requests in flight (Envoy's `retry_budget`), so that retrying
+/// cannot multiply the load on an overloaded Service. `timeouts.request` covers every attempt
+/// and `timeouts.backendRequest` each one.
+public struct HTTPRouteRetry: Sendable, Equatable {
+    /// `attempts` when `retry` is given without it.
+    public static let defaultAttempts = 1
+    /// The most `attempts`.
+    public static let maximumAttempts = 10
+    /// `backoff` when not given (Envoy's default base interval).
+    public static let defaultBackoff = Duration.milliseconds(25)
+    /// The shortest and longest `backoff`.
+    public static let backoffRange = Duration.milliseconds(1)...Duration.seconds(10)
+    /// The statuses `codes` may hold: client and server errors (the CRD's
+    /// `HTTPRouteRetryStatusCode`).
+    public static let codeRange = 400...599
+    /// The most entries of `codes`.
+    public static let maximumCodes = 16
+    /// The largest request body Weft keeps for a retry, in bytes; a request with a larger body
+    /// (or one still arriving beyond it) is not retried.
+    public static let maximumReplayableBody = 64 << 10
+    /// The retry budget: retries in flight as a percentage of the requests in flight.
+    public static let budgetPercent = 20
+
+    /// `attempts`, 0...10: how many times a request may be retried after its first attempt; 0
+    /// retries nothing.
+    public var attempts: Int
+    /// `backoff`, 1ms...10s: the base of the exponential backoff with jitter between attempts
+    /// (`Routing.Backoff`).
+    public var backoff: Duration
+    /// `codes`: the response statuses (400...599, each once, at most 16) that are retried
+    /// besides connect failures and resets; empty for none.
+    public var codes: [Int]
+
+    /// A retry policy of the given values; `Config` validates what it reads before building one.
+    public init(
+        attempts: Int = HTTPRouteRetry.defaultAttempts, backoff: Duration = HTTPRouteRetry.defaultBackoff, codes: [Int] = []
+    ) {
+        self.attempts = attempts
+        self.backoff = backoff
+        self.codes = codes
     }
 }

@@ -1,0 +1,145 @@
+import Addresses
+import Config
+import HTTP
+import Identity
+import Relay
+import Routing
+
+/// Where one attempt of a routed request goes: an endpoint address and how to reach it. Upstream
+/// connections are pooled by this value, so two requests share a connection only when they would
+/// have opened the same one.
+struct UpstreamTarget: Hashable {
+    let address: SocketAddress
+    /// mTLS is originated to this endpoint (it is in the mesh).
+    let mutualTLS: Bool
+    /// The identity the endpoint must present when `mutualTLS` (nil: any in the trust domain).
+    let expectedPeer: SPIFFEID?
+}
+
+/// The balancer an attempt's endpoint came from, to report the attempt's outcome to.
+struct PickerKey: Hashable {
+    /// `namespace/name` of the Service.
+    let service: String
+    let port: UInt16
+}
+
+/// What the router decided for a request.
+enum RouteDecision {
+    /// Send it upstream (the first attempt's endpoint is chosen).
+    case forward(RoutedRequest)
+    /// Answer it here (no route, no healthy endpoint, a redirect, REGISTRY_ONLY, …).
+    case respond(LocalAnswer)
+}
+
+/// A response the proxy gives instead of forwarding.
+struct LocalAnswer: Error {
+    let status: Int
+    let body: String
+    /// For `x-weft-reason` and the access log.
+    let reason: String
+    let flag: ResponseFlag?
+    /// Extra fields (a redirect's `location`).
+    var headers: [(name: String, value: String)] = []
+}
+
+/// One request the router sent upstream, with what its retries and timeouts need. Owned by the
+/// session while the request is in flight; the router fills in the endpoint of each attempt.
+final class RoutedRequest {
+    /// The head as forwarded (filters applied), without `x-weft-attempt-count`.
+    var head: HTTPRequestHead
+    var target: UpstreamTarget
+    /// The balancer and endpoint index the current attempt's endpoint came from (nil: the
+    /// original destination, passed through).
+    var picker: PickerKey?
+    var endpointIndex: Int?
+    /// Attempts made so far, counting the one in flight (1 for the first).
+    var attempt = 1
+    /// 1 + the rule's `retry.attempts`.
+    let maximumAttempts: Int
+    /// Statuses that are retried (the rule's `retry.codes`).
+    let retryCodes: [Int]
+    let backoff: Backoff?
+    /// Monotonic deadline of the whole request (0: none).
+    let requestDeadline: UInt64
+    /// Per-attempt timeout (0: none), and the current attempt's deadline.
+    let tryTimeout: UInt64
+    var tryDeadline: UInt64 = 0
+    /// The attempt waits for its backoff until then (0: not waiting).
+    var backoffUntil: UInt64 = 0
+    /// When the current attempt was sent (for the balancer's latency).
+    var attemptStartedAt: UInt64 = 0
+    /// A retry is counted in the budget and must be given back.
+    var holdsRetry = false
+    /// The DestinationRule's connection limits for the backend (nil: unlimited).
+    var connectionPool: DestinationRule.ConnectionPool?
+    /// The matched rule's backends, for a retry that must go to another one.
+    var backends: [HTTPBackendRef] = []
+    /// The retry budget this request counts in (its first backend's).
+    let budgetKey: PickerKey
+    /// For the access log: the backend Service (`namespace/name`) and the route that chose it.
+    var serviceName: String?
+    let routeName: String?
+    /// How the request's timeouts were configured, for `x-weft-reason`.
+    let requestTimeoutText: String?
+    let tryTimeoutText: String?
+
+    init(
+        head: HTTPRequestHead, target: UpstreamTarget, picker: PickerKey?, endpointIndex: Int?, retry: HTTPRouteRetry?,
+        requestTimeout: Duration?, tryTimeout: Duration?, now: UInt64, serviceName: String?, routeName: String?
+    ) {
+        self.head = head
+        self.target = target
+        self.picker = picker
+        self.endpointIndex = endpointIndex
+        budgetKey = picker ?? PickerKey(service: "", port: 0)
+        maximumAttempts = 1 + (retry?.attempts ?? 0)
+        retryCodes = retry?.codes ?? []
+        backoff = retry.map { Backoff(base: max(1, $0.backoff.nanoseconds)) }
+        let requestNanoseconds = requestTimeout?.nanoseconds ?? 0
+        requestDeadline = requestNanoseconds > 0 ? now &+ requestNanoseconds : 0
+        self.tryTimeout = tryTimeout?.nanoseconds ?? 0
+        self.serviceName = serviceName
+        self.routeName = routeName
+        requestTimeoutText = requestNanoseconds > 0 ? requestTimeout.map(formatDuration) : nil
+        tryTimeoutText = self.tryTimeout > 0 ? tryTimeout.map(formatDuration) : nil
+    }
+
+    /// The earliest of the deadlines that apply now (0: none).
+    var nextDeadline: UInt64 {
+        var deadline: UInt64 = 0
+        for candidate in [requestDeadline, tryDeadline, backoffUntil] where candidate != 0 {
+            deadline = deadline == 0 ? candidate : min(deadline, candidate)
+        }
+        return deadline
+    }
+}
+
+/// How an upstream connection for a request was obtained.
+enum UpstreamAcquisition {
+    /// A ready connection (an idle pooled one): use it now.
+    case ready(RelayEndpoint, hungUp: Bool)
+    /// Connecting (or waiting for a pool slot): the worker attaches it, or reports its failure,
+    /// later.
+    case pending
+    /// It cannot be had: the attempt failed at once.
+    case failed(reason: String, flag: ResponseFlag)
+}
+
+/// What a routed session asks of its router: the routing decision per request, upstream
+/// connections from the pools, and the bookkeeping of balancers, retries and outlier detection.
+/// Implemented by the worker; calls never reenter the session.
+protocol HTTPRouting: AnyObject {
+    /// Decides where a request goes (or that the proxy answers it).
+    func route(_ head: HTTPRequestHead, exchange: HTTPExchange, now: UInt64) -> RouteDecision
+    /// An upstream connection for the request's current target.
+    func acquireUpstream(for request: RoutedRequest) -> UpstreamAcquisition
+    /// Gives back the connection in use: to the pool when `reusable`, else closed.
+    func releaseUpstream(reusable: Bool)
+    /// An attempt ended with `outcome` (for the balancer and outlier detection).
+    func attemptEnded(_ request: RoutedRequest, outcome: EndpointPicker.Outcome, now: UInt64)
+    /// Whether the request may be tried again: the retry budget has room and another endpoint
+    /// was chosen (into `request.target`). Counts the retry.
+    func prepareRetry(_ request: RoutedRequest, now: UInt64) -> Bool
+    /// The request is over (answered, failed or abandoned); gives back its budget.
+    func requestEnded(_ request: RoutedRequest)
+}
