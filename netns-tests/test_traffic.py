@@ -29,6 +29,8 @@ from trafficcase import (BACKEND_PORT, FEATURE, OUTLIER, RETRY, REVIEWS_URL, ROU
                          VERSIONS, canary_rules, destination_rule_yaml, documents_of, route_weights, route_yaml, rule,
                          sidecar_yaml, summarize)
 from weftcase import wait_until
+from mtlscase import MTLSTestCase
+import pki
 
 WEIGHTS_PATH = "/routes/default/reviews/weights"
 
@@ -244,6 +246,31 @@ class TrafficManagement(TrafficTestCase):
                         "while v1 was dead everything went to v2: %s" % summarize(during))
         print("\n    %d requests while v1 was dead, all on v2; %s" % (len(during), summarize(recs)), end=" ")
 
+    def test_opaque_tcp_to_a_cluster_ip_is_balanced_per_connection(self):
+        # Port 5432 is declared opaque (the default list): no HTTP parsing, so the sidecar
+        # chooses an endpoint per connection. The Service maps 5432 to the pods' 8080.
+        service = ("apiVersion: v1\nkind: Service\nmetadata: {name: tcp-all, namespace: default}\n"
+                   "spec:\n  clusterIP: 10.96.0.30\n  ports: [{name: pg, port: 5432, targetPort: 8080}]\n")
+        eps = "\n".join("  - addresses: [%s]\n    conditions: {ready: true}" % self.pod(v).ip4 for v in ("v1", "v2"))
+        slice_doc = ("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                     "metadata: {name: tcp-all-slice, namespace: default, labels: {kubernetes.io/service-name: tcp-all}}\n"
+                     "addressType: IPv4\nports: [{name: pg, port: 8080}]\nendpoints:\n%s\n" % eps)
+        files = self.config_files()
+        files["50-tcp.yaml"] = service + "---\n" + slice_doc
+        proxy = self.start_client(files)
+        served = collections.Counter()
+        for i in range(40):
+            status, by, reason, body, elapsed = self.get("http://10.96.0.30:5432/tcp/%d" % i, timeout=5)
+            self.assertEqual(status, 200, "connection %d: %s %r" % (i, status, reason))
+            served[by] += 1
+        self.assertEqual(set(served), {"v1", "v2"}, served)
+        self.assertTrue(all(n >= 8 for n in served.values()), "spread over both endpoints: %s" % served)
+        recs = proxy.wait_records(lambda r: r.get("dst") == "10.96.0.30:5432", count=40, timeout=10)
+        endpoints = collections.Counter(r.get("endpoint") for r in recs)
+        self.assertEqual(set(endpoints), {"%s:8080" % self.pod(v).ip4 for v in ("v1", "v2")}, endpoints)
+        self.assertTrue(all(r.get("detection") == "declared-opaque" and r.get("relay") != "http" for r in recs), recs[:2])
+        print("\n    40 connections: %s" % dict(served), end=" ")
+
     def test_slow_endpoint_answers_504_after_the_request_timeout(self):
         self.start_backends({"v1": 2.0})
         proxy = self.start_client(self.config_files(rules=[rule([("reviews-v1", None)], timeout="500ms")]))
@@ -389,3 +416,45 @@ class TrafficManagement(TrafficTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MeshedTrafficManagement(TrafficTestCase, MTLSTestCase):
+    """The same routing with sidecars on both ends: the client sidecar balances over endpoints
+    that are in the mesh, so every upstream connection it pools is mTLS to the endpoint's own
+    sidecar, which sees the client's SPIFFE identity."""
+    PODS = ("client", "v1", "v2", "v3", "ext")
+    MESHED = ("client", "v1", "v2")
+    INIT_PODS = ("client", "v1", "v2")
+    PROXY_PODS = ()
+    START_PROXIES = False
+
+    def test_routed_requests_reach_meshed_endpoints_over_mtls_with_the_client_identity(self):
+        servers = {name: self.restart_proxy(name, config_yaml=self.sidecar_yaml(name)) for name in ("v1", "v2")}
+        client_sidecar = self.sidecar_yaml("client", mode=None)
+        files = self.config_files(rules=canary_rules(v1=50, v2=50), sidecar=client_sidecar)
+        proxy = self.start_client(files)
+        self.require_routing()
+        results = self.curl_many(REVIEWS_URL, 200)
+        statuses = collections.Counter(r[0] for r in results)
+        self.assertEqual(statuses, {200: 200}, statuses)
+        served = collections.Counter(r[1] for r in results)
+        self.assertTrue(served["v1"] > 50 and served["v2"] > 50, served)
+        client_id = pki.spiffe_id("client")
+        connections = 0
+        for name, server in servers.items():
+            recs = []
+
+            def logged(server=server, name=name):
+                recs[:] = server.request_records()
+                return len(recs) >= served[name]
+            self.assertTrue(wait_until(logged, timeout=10), "%s's sidecar logged %d of %d requests" % (name, len(recs), served[name]))
+            self.assertTrue(all(r.get("dir") == "inbound" and r.get("peer") == client_id for r in recs),
+                            "%s's sidecar saw requests without the client's identity: %s" % (name, recs[:3]))
+            connections += len({r.get("client") for r in recs})
+        # Keep-alive reuse: far fewer upstream connections than requests.
+        opened = self.metric("weft_upstream_connections_total", self.metrics(), result="opened")
+        reused = self.metric("weft_upstream_connections_total", self.metrics(), result="reused")
+        self.assertGreater(reused, opened, "opened %s, reused %s" % (opened, reused))
+        print("\n    %s; %d mTLS connections to the endpoints' sidecars for 200 requests (opened %s, reused %s)"
+              % (dict(served), connections, opened, reused), end=" ")
+        del proxy

@@ -113,7 +113,13 @@ final class UpstreamPools {
             idle[connection.target] = remaining.isEmpty ? nil : remaining
         }
         connection.owner = nil
-        if reset { try? Socket.setResetOnClose(connection.descriptor) }
+        if reset {
+            try? Socket.setResetOnClose(connection.descriptor)
+        } else if let tls = connection.tls, tls.isEstablished {
+            // A clean end says so in TLS too (best effort), so the endpoint's sidecar sees an
+            // end and not a truncation.
+            _ = tls.closeWrite()
+        }
         connection.descriptor.close()
         slots[connection.slot] = nil
         generations[connection.slot] = (generations[connection.slot] &+ 1) & 0xff_ffff

@@ -704,6 +704,7 @@ final class Worker {
             line.field("worker", index)
             line.field("client", describing: connection.clientAddress)
             line.field("dst", connection.destination.map { "\($0)" } ?? "-")
+            if let endpoint = connection.upstreamAddress { line.field("endpoint", describing: endpoint) }
             line.field("protocol", connection.protocolKind.rawValue)
             line.field("sent", connection.bytesSent)
             line.field("received", connection.bytesReceived)

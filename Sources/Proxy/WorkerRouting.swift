@@ -648,8 +648,13 @@ extension Worker {
             if continuePooledHandshake(upstream), upstream.state == .ready { deliver(upstream) }
         case .ready:
             guard let owner = upstream.owner else {
-                // Idle in the pool: the endpoint closed it, or sent what nobody asked for.
-                traffic.pools.close(upstream)
+                // Idle in the pool. Writable edges (our last bytes acknowledged) mean nothing. A
+                // hangup means the endpoint closed it; bytes on a plaintext connection are an
+                // answer nobody asked for. Over TLS, records can legitimately arrive while idle
+                // (TLS 1.3 session tickets), which the next read consumes.
+                if broken || upstream.hungUp || (events.contains(.readable) && upstream.tls == nil) {
+                    traffic.pools.close(upstream)
+                }
                 return
             }
             handle(owner, clientSide: false, events: events)
