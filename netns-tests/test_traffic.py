@@ -271,6 +271,47 @@ class TrafficManagement(TrafficTestCase):
         self.assertTrue(all(r.get("detection") == "declared-opaque" and r.get("relay") != "http" for r in recs), recs[:2])
         print("\n    40 connections: %s" % dict(served), end=" ")
 
+    def test_connection_limits_queue_then_refuse_with_upstream_overflow(self):
+        # One worker, so the DestinationRule's per-worker limits are the proxy's: one connection
+        # to v1 and one request waiting for it; v1 takes 1 s per request. Of six requests sent
+        # at once, one is served, one waits its turn, and four are refused at once.
+        self.start_backends({"v1": 1.0})
+        pool = ("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews-v1, namespace: default}\n"
+                "spec:\n  host: reviews-v1.default.svc.cluster.local\n  trafficPolicy:\n    connectionPool:\n"
+                "      tcp: {maxConnections: 1}\n      http: {http1MaxPendingRequests: 1}\n")
+        files = self.config_files(rules=[rule([("reviews-v1", None)])], sidecar=sidecar_yaml(extra_spec="  workers: 1"),
+                                  destination_rules=[pool])
+        self.start_client(files)
+        script = ("for i in 1 2 3 4 5 6; do curl -s -o /dev/null --max-time 8 -w '%{http_code} %{time_total}\\n' "
+                  "http://10.96.0.10:9080/pool/$i & done; wait")
+        res = self.pod("client").run(["sh", "-c", script], timeout=20)
+        lines = [line.split() for line in res.stdout.strip().splitlines()]
+        statuses = collections.Counter(line[0] for line in lines)
+        self.assertEqual(statuses, {"200": 2, "503": 4}, res.stdout)
+        refused = [float(line[1]) for line in lines if line[0] == "503"]
+        self.assertTrue(all(t < 0.5 for t in refused), "refused at once, not after waiting: %s" % refused)
+        served = sorted(float(line[1]) for line in lines if line[0] == "200")
+        self.assertTrue(served[1] > 1.8, "the second waited for the first (one connection): %s" % served)
+        recs = [r for r in self.client_proxy().request_records() if r.get("status") == "503"]
+        self.assertTrue(recs and all(r.get("response_flags") == "UO" and "overflow" in r.get("reason", "") for r in recs), recs[:2])
+
+    def test_endpoints_that_are_not_ready_get_no_traffic(self):
+        eps = ("  - addresses: [%s]\n    conditions: {ready: true}\n  - addresses: [%s]\n    conditions: {ready: false}"
+               % (self.pod("v1").ip4, self.pod("v2").ip4))
+        files = self.config_files(rules=[rule([("reviews-all", None)])], with_all=True)
+        slices = files["20-endpointslices.yaml"].split("---\n")
+        slices = [d for d in slices if "name: reviews-all-slice" not in d]
+        slices.append("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                      "metadata: {name: reviews-all-slice, namespace: default, labels: {kubernetes.io/service-name: reviews-all}}\n"
+                      "addressType: IPv4\nports: [{name: http, port: 8080}]\nendpoints:\n%s\n" % eps)
+        files["20-endpointslices.yaml"] = "---\n".join(slices)
+        self.start_client(files)
+        results = self.curl_many(REVIEWS_URL, 100)
+        served = collections.Counter(r[1] for r in results)
+        self.assertEqual(served, {"v1": 100}, served)
+        lines = {e["endpoint"]: e for e in self.endpoints() if e["service"].startswith("default/reviews-all")}
+        self.assertEqual(lines["%s:8080" % self.pod("v2").ip4]["ready"], "0", lines)
+
     def test_slow_endpoint_answers_504_after_the_request_timeout(self):
         self.start_backends({"v1": 2.0})
         proxy = self.start_client(self.config_files(rules=[rule([("reviews-v1", None)], timeout="500ms")]))

@@ -74,10 +74,10 @@ private final class ScriptedRouter: HTTPRouting {
 
 private let endpoint = SocketAddress(IPv4Address(10, 0, 0, 9), port: 80)
 
-private func forward(_ head: HTTPRequestHead, retry: HTTPRouteRetry? = nil, requestTimeout: Duration? = nil, now: UInt64) -> RouteDecision {
+private func forward(_ head: HTTPRequestHead, retry: HTTPRouteRetry? = nil, requestTimeout: Duration? = nil, tryTimeout: Duration? = nil, now: UInt64) -> RouteDecision {
     .forward(RoutedRequest(
         head: head, target: UpstreamTarget(address: endpoint, mutualTLS: false, expectedPeer: nil), picker: nil, endpointIndex: nil,
-        retry: retry, requestTimeout: requestTimeout, tryTimeout: nil, now: now, serviceName: "default/reviews", routeName: "default/reviews"))
+        retry: retry, requestTimeout: requestTimeout, tryTimeout: tryTimeout, now: now, serviceName: "default/reviews", routeName: "default/reviews"))
 }
 
 /// A routed session (outbound, no fixed upstream) between an application socket and the
@@ -89,10 +89,12 @@ private final class RoutedRig {
     var logged: [HTTPExchange] = []
     var session: HTTPSession!
 
-    init(retry: HTTPRouteRetry? = nil, requestTimeout: Duration? = nil) {
+    init(retry: HTTPRouteRetry? = nil, requestTimeout: Duration? = nil, tryTimeout: Duration? = nil) {
         let router = ScriptedRouter { _ in .respond(LocalAnswer(status: 500, body: "", reason: "unset", flag: nil)) }
         self.router = router
-        router.decision = { [unowned router] head in forward(head, retry: retry, requestTimeout: requestTimeout, now: router.now) }
+        router.decision = { [unowned router] head in
+            forward(head, retry: retry, requestTimeout: requestTimeout, tryTimeout: tryTimeout, now: router.now)
+        }
         session = HTTPSession(
             direction: .outbound, client: .socket(client.far), upstream: nil, upstreamFailure: nil, buffers: buffers,
             now: { [unowned router] in router.now }, authorize: nil, router: router
@@ -253,6 +255,43 @@ private final class RoutedRig {
         send(rig.router.server(0), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
         rig.pump()
         #expect(drain(rig.application) == "")
+    }
+
+    @Test func aPerTryTimeoutRetriesAndTheRequestTimeoutStillBoundsTheWhole() {
+        let rig = RoutedRig(retry: HTTPRouteRetry(attempts: 5, backoff: .milliseconds(1), codes: []), requestTimeout: .seconds(1), tryTimeout: .milliseconds(300))
+        send(rig.application, "GET /slow HTTP/1.1\r\nHost: r\r\n\r\n")
+        rig.pump()
+        let started = rig.router.now
+        #expect(rig.session.routedDeadline == started + 300_000_000, "the first attempt's own deadline comes first")
+        rig.passDeadline() // per-try timeout: a retry after its backoff
+        #expect(rig.router.outcomes == [.gatewayError] && rig.router.retriesPrepared == 1)
+        rig.passDeadline() // the backoff
+        #expect(rig.router.upstreams.count == 2)
+        #expect(drain(rig.router.server(1)).contains("x-weft-attempt-count: 2\r\n"))
+        // Attempts of 300 ms and backoffs of 1 ms: the fourth attempt's own deadline (1.902 s)
+        // is past the request's (1 s after the start), which answers.
+        var answer = ""
+        for _ in 0..<10 where answer.isEmpty {
+            rig.passDeadline()
+            answer = drain(rig.application)
+        }
+        #expect(rig.router.now == started + 1_000_000_000)
+        #expect(answer.hasPrefix("HTTP/1.1 504 Gateway Timeout\r\n"))
+        #expect(answer.contains("x-weft-reason: request timeout (1s)"))
+        #expect(rig.router.retriesPrepared == 3 && rig.router.ended == 1)
+        #expect(rig.router.outcomes == Array(repeating: .gatewayError, count: 4), "three per-try timeouts and the last attempt's")
+    }
+
+    @Test func aTimeoutInsideTheResponseFailsTheConnectionInsteadOfAnswering() {
+        let rig = RoutedRig(requestTimeout: .milliseconds(500))
+        send(rig.application, "GET /trickle HTTP/1.1\r\nHost: r\r\n\r\n")
+        rig.pump()
+        send(rig.router.server(0), "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+        rig.pump()
+        #expect(drain(rig.application).hasSuffix("abc"))
+        rig.router.now = rig.session.routedDeadline
+        let failure = rig.session.routedDeadlinePassed(now: rig.router.now)
+        #expect(failure?.hasPrefix("request timeout (500ms) inside the response") == true, "\(failure ?? "nil")")
     }
 
     @Test func aBodyTooLargeToReplayIsNotRetried() {
