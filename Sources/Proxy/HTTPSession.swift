@@ -813,6 +813,9 @@ final class HTTPSession {
                 return nil
             }
             exchange.status = head.status
+            if let request = routed, request.attempt > 1, request.retryCodes.contains(head.status) {
+                exchange.flag = .retriesExhausted // the last attempt's retriable status is the answer
+            }
             responding = exchange
             responseFraming = framing
             upstreamPersistent = framing != .untilClose && HTTPSemantics.isPersistent(version: head.version, headers: head.headers)
@@ -1153,7 +1156,9 @@ final class HTTPSession {
             responses.expectResponse(to: request.head.method, upgradeRequested: HTTPSemantics.isUpgradeRequest(request.head) && request.head.method != .CONNECT)
             return
         }
-        answerRouted(request, status: status, reason: reason, flag: flag)
+        // Envoy's URX: the request was retried and the last attempt failed too.
+        answerRouted(request, status: status, reason: request.attempt > 1 ? "\(reason) (attempt \(request.attempt))" : reason,
+                     flag: request.attempt > 1 ? .retriesExhausted : flag)
     }
 
     /// Ends the routed request with the proxy's own response.

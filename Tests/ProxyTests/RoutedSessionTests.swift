@@ -198,6 +198,7 @@ private final class RoutedRig {
         // Attempts used up: the last response is the client's.
         #expect(drain(rig.application) == "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy")
         #expect(rig.router.retriesPrepared == 1)
+        #expect(rig.logged.first?.flag == .retriesExhausted)
     }
 
     @Test func withoutARetryTheFailureIsAnsweredWithItsReason() {
