@@ -49,7 +49,7 @@ public final class ProxyServer {
 
         let workerCount = config.workers > 0 ? config.workers : ProcessInfo.processorCount()
         let trafficStore = TrafficStore(configuration.traffic)
-        let board = EndpointStatusBoard(workers: workerCount)
+        let board = EndpointStatusBoard()
         let control = TrafficControl(store: trafficStore, board: board, log: log, startup: configuration)
         let seed = Clock.monotonicNanoseconds() ^ UInt64(UInt32(bitPattern: ProcessInfo.processID)) << 32
         var workers: [Worker] = []

@@ -195,12 +195,13 @@ final class TrafficControl: Sendable {
     func endpointsText() -> String {
         let snapshot = store.current
         let registry = snapshot.registry
+        let now = Clock.monotonicNanoseconds()
         var text = "# version \(snapshot.version): <namespace>/<service>:<port> <endpoint> ready= ejected= ejections=\n"
         for service in registry.services {
             for port in service.ports {
                 let name = "\(service.namespace)/\(service.name):\(port.port)"
                 for endpoint in registry.endpoints(of: service, port: port) {
-                    let status = board.status(of: EndpointStatusBoard.Key(service: name, endpoint: endpoint.address))
+                    let status = board.status(of: EndpointStatusBoard.Key(service: name, endpoint: endpoint.address), now: now)
                     text += "\(name) \(endpoint.address) ready=\(endpoint.ready ? 1 : 0) ejected=\(status.ejected ? 1 : 0) ejections=\(status.ejections)\n"
                 }
             }
@@ -210,7 +211,7 @@ final class TrafficControl: Sendable {
 
     /// `weft_outlier_ejections_total` and `weft_endpoint_ejected`, for endpoints ejected at least once.
     func metricFamilies() -> [MetricFamily] {
-        let all = board.all()
+        let all = board.all(now: Clock.monotonicNanoseconds())
         return [
             MetricFamily(name: "weft_outlier_ejections_total", help: "Endpoints ejected by outlier detection (all workers).", type: "counter",
                          samples: all.map { ([("service", Self.serviceLabel($0.key.service)), ("endpoint", "\($0.key.endpoint)")], $0.ejections) }),

@@ -55,8 +55,9 @@ final class TrafficStore: Sendable {
 
 /// What outlier detection did to each endpoint, gathered from the workers (each runs its own
 /// detectors, as each runs its own balancers) for `/endpoints` and the metrics. Written on
-/// ejections and by each worker's once-a-second report, read by the admin thread: off the
-/// request path.
+/// ejections, read by the admin thread: off the request path. An ejection lasts until a known
+/// time (the detector returns the endpoint then), so whether it is still ejected is a comparison
+/// with the clock, not a report the workers owe.
 final class EndpointStatusBoard: Sendable {
     struct Key: Hashable, Sendable {
         /// `namespace/name:port` of the Service port.
@@ -64,42 +65,36 @@ final class EndpointStatusBoard: Sendable {
         let endpoint: SocketAddress
     }
 
-    private struct State {
-        var ejections: [Key: UInt64] = [:]
-        /// Per worker: the endpoints it has ejected now.
-        var ejected: [Set<Key>]
+    private struct Entry {
+        var ejections: UInt64 = 0
+        /// Per worker: until when (monotonic nanoseconds) it has the endpoint ejected.
+        var until: [Int: UInt64] = [:]
     }
 
-    private let state: Mutex<State>
+    private let entries = Mutex<[Key: Entry]>([:])
 
-    init(workers: Int) {
-        state = Mutex(State(ejected: Array(repeating: [], count: workers)))
-    }
+    init() {}
 
-    /// Counts an ejection.
-    func recordEjection(_ key: Key) {
-        state.withLock { $0.ejections[key, default: 0] += 1 }
-    }
-
-    /// The endpoints `worker` has ejected now (replacing its previous report).
-    func report(worker: Int, ejected: Set<Key>) {
-        state.withLock { state in
-            guard state.ejected.indices.contains(worker), state.ejected[worker] != ejected else { return }
-            state.ejected[worker] = ejected
+    /// `worker` ejected the endpoint until `until`.
+    func recordEjection(_ key: Key, worker: Int, until: UInt64) {
+        entries.withLock { entries in
+            entries[key, default: Entry()].ejections += 1
+            entries[key]!.until[worker] = until
         }
     }
 
-    /// Ejections so far and whether any worker has the endpoint ejected now.
-    func status(of key: Key) -> (ejections: UInt64, ejected: Bool) {
-        state.withLock { state in
-            (state.ejections[key] ?? 0, state.ejected.contains { $0.contains(key) })
+    /// Ejections so far and whether some worker has the endpoint ejected at `now`.
+    func status(of key: Key, now: UInt64) -> (ejections: UInt64, ejected: Bool) {
+        entries.withLock { entries in
+            guard let entry = entries[key] else { return (0, false) }
+            return (entry.ejections, entry.until.values.contains { $0 > now })
         }
     }
 
-    /// Every endpoint with an ejection so far.
-    func all() -> [(key: Key, ejections: UInt64, ejected: Bool)] {
-        state.withLock { state in
-            state.ejections.map { key, count in (key, count, state.ejected.contains { $0.contains(key) }) }
+    /// Every endpoint ejected at least once, in a stable order.
+    func all(now: UInt64) -> [(key: Key, ejections: UInt64, ejected: Bool)] {
+        entries.withLock { entries in
+            entries.map { key, entry in (key, entry.ejections, entry.until.values.contains { $0 > now }) }
                 .sorted { ($0.key.service, $0.key.endpoint.description) < ($1.key.service, $1.key.endpoint.description) }
         }
     }

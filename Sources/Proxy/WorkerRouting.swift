@@ -38,6 +38,18 @@ final class WorkerTraffic {
         rng = SplitMix64(seed: seed)
     }
 
+    /// Forgets balancers and budgets of Service ports that are gone from the snapshot.
+    func dropStalePickers() {
+        let registry = snapshot.registry
+        for key in Array(pickers.keys) where pickers[key]!.version != snapshot.version {
+            let parts = key.service.split(separator: "/", maxSplits: 1)
+            if parts.count != 2 || registry.service(named: String(parts[1]), namespace: String(parts[0]), port: key.port) == nil {
+                pickers[key] = nil
+                if budgets[key]?.activeRequests == 0 { budgets[key] = nil }
+            }
+        }
+    }
+
     /// Takes a newer snapshot if one was published (one atomic load when none was).
     func refresh() {
         guard store.version != snapshot.version else { return }
@@ -386,12 +398,12 @@ extension Worker {
         request.endpointIndex = nil // counted once
         switch event {
         case .ejected(_, let reason, let until, let ejections)?:
-            traffic.board.recordEjection(EndpointStatusBoard.Key(service: "\(key.service):\(key.port)", endpoint: request.target.address))
+            traffic.board.recordEjection(EndpointStatusBoard.Key(service: "\(key.service):\(key.port)", endpoint: request.target.address),
+                                         worker: index, until: until)
             log.warning("endpoint ejected", [
                 "worker": "\(index)", "service": "\(key.service):\(key.port)", "endpoint": "\(request.target.address)",
                 "reason": "\(reason)", "for_ms": "\((until &- now) / 1_000_000)", "ejections": "\(ejections)",
             ])
-            reportEjections(now: now)
         case .ejectionRefused(_, let reason)?:
             log.warning("endpoint not ejected: maxEjectionPercent reached", [
                 "service": "\(key.service):\(key.port)", "endpoint": "\(request.target.address)", "reason": "\(reason)",
@@ -461,28 +473,14 @@ extension Worker {
         }
     }
 
-    /// Publishes which endpoints this worker has ejected now, and returns the ones whose time is up.
-    func reportEjections(now: UInt64) {
-        var ejected: Set<EndpointStatusBoard.Key> = []
-        for key in Array(traffic.pickers.keys) {
-            guard var entry = traffic.pickers[key] else { continue }
-            traffic.pickers[key] = nil
-            entry.picker.refresh(now: now)
-            for (index, endpoint) in entry.picker.endpoints.enumerated() where entry.picker.isEjected(index) {
-                ejected.insert(EndpointStatusBoard.Key(service: "\(key.service):\(key.port)", endpoint: endpoint.address))
-            }
-            traffic.pickers[key] = entry
-        }
-        traffic.board.report(worker: index, ejected: ejected)
-    }
-
-    /// Once a second: idle upstream connections past their time are closed, ejections reported.
+    /// Once a second (when the loop wakes): idle upstream connections past their time are closed,
+    /// and balancers of Service ports the current snapshot no longer has are dropped.
     func trafficHousekeeping() {
         guard loop.now &- traffic.lastHousekeeping >= 1_000_000_000 else { return }
         traffic.lastHousekeeping = loop.now
         traffic.refresh()
         traffic.pools.closeIdle(now: loop.now, olderThan: idleTimeout)
-        if !traffic.pickers.isEmpty { reportEjections(now: loop.now) }
+        traffic.dropStalePickers()
     }
 
     // MARK: - Upstream connections

@@ -212,15 +212,6 @@ public struct EndpointPicker {
         return event
     }
 
-    /// Returns the ejected endpoints whose time is up to service (as `pick` does first) and
-    /// gives their indices; for a caller that reports ejections without picking.
-    @discardableResult
-    public mutating func refresh(now: UInt64) -> [Int] {
-        guard let due = detector?.nextReturnTime, due <= now, let returned = detector?.refresh(now: now) else { return [] }
-        for endpoint in returned { availability[endpoint] = ready[endpoint] }
-        return returned
-    }
-
     /// Whether outlier detection has `endpoint` ejected (until the `pick` that returns it).
     public func isEjected(_ endpoint: Int) -> Bool {
         detector?.isEjected(endpoint) ?? false

@@ -129,19 +129,17 @@ import Testing
     }
 
     @Test func theBoardSaysEjectedWhileAnyWorkerHasTheEndpointEjected() {
-        let board = EndpointStatusBoard(workers: 2)
+        let board = EndpointStatusBoard()
         let key = EndpointStatusBoard.Key(service: "default/reviews:9080", endpoint: SocketAddress(IPv4Address(10, 0, 0, 1), port: 8080))
-        #expect(board.status(of: key) == (0, false))
-        board.recordEjection(key)
-        board.report(worker: 1, ejected: [key])
-        #expect(board.status(of: key) == (1, true))
-        board.report(worker: 0, ejected: [])
-        #expect(board.status(of: key).ejected)
-        board.report(worker: 1, ejected: [])
-        #expect(board.status(of: key) == (1, false))
-        #expect(board.all().map(\.ejections) == [1])
-        board.report(worker: 5, ejected: [key]) // no such worker: ignored
-        #expect(!board.status(of: key).ejected)
+        #expect(board.status(of: key, now: 0) == (0, false))
+        board.recordEjection(key, worker: 1, until: 100)
+        board.recordEjection(key, worker: 0, until: 50)
+        #expect(board.status(of: key, now: 10) == (2, true))
+        #expect(board.status(of: key, now: 60) == (2, true), "worker 1 still has it ejected")
+        #expect(board.status(of: key, now: 100) == (2, false), "back in service on every worker")
+        board.recordEjection(key, worker: 0, until: 300) // ejected again, for longer
+        #expect(board.status(of: key, now: 200) == (3, true))
+        #expect(board.all(now: 200).map(\.ejections) == [3])
     }
 }
 
