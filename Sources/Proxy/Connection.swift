@@ -149,7 +149,7 @@ final class Connection {
     var retryAcquire = false
     /// An opaque connection balanced over a Service's endpoints: the balancer, the endpoint's
     /// index and address (reported when the connect ends).
-    var balanced: (PickerKey, Int, SocketAddress)?
+    var balanced: (BalancerState, Int, SocketAddress)?
     /// Where the proxy connects when that is not the original destination (a balanced endpoint).
     var upstreamAddress: SocketAddress?
     /// Wall-clock time of the accept, for the access log (formatted when the line is written).

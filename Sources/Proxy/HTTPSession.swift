@@ -1046,8 +1046,19 @@ final class HTTPSession {
 
     /// The head of the current attempt, with its number in `x-weft-attempt-count`.
     private func queueRoutedHead(_ request: RoutedRequest) {
+        let upgrading = HTTPSemantics.isUpgradeRequest(request.head) && request.head.method != .CONNECT
+        if !upgrading, let hopByHop = HTTPSemantics.hopByHopMask(in: request.head.headers), !request.head.headers.contains("x-weft-attempt-count") {
+            // The usual request: its fields written without copying them, the count after them.
+            var bytes: [UInt8] = []
+            HTTPSerializer.requestHead(request.head, framing: requestFraming, omitting: hopByHop, into: &bytes)
+            bytes.removeLast(2) // the blank line ending the head
+            bytes.append(contentsOf: "x-weft-attempt-count: ".utf8)
+            bytes.append(contentsOf: String(request.attempt).utf8)
+            bytes.append(contentsOf: "\r\n\r\n".utf8)
+            toUpstream.append(bytes)
+            return
+        }
         var forwarded = request.head
-        let upgrading = HTTPSemantics.isUpgradeRequest(forwarded) && forwarded.method != .CONNECT
         HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
         // The count is the proxy's: whatever the client sent under that name goes.
         forwarded.headers.remove(name: "x-weft-attempt-count")

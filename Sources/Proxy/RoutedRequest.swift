@@ -16,11 +16,55 @@ struct UpstreamTarget: Hashable {
     let expectedPeer: SPIFFEID?
 }
 
-/// The balancer an attempt's endpoint came from, to report the attempt's outcome to.
+/// A Service port, as the key of its balancer.
 struct PickerKey: Hashable {
-    /// `namespace/name` of the Service.
-    let service: String
+    let namespace: String
+    let name: String
     let port: UInt16
+}
+
+/// One Service port's balancing state in one worker: the endpoint picker (balancer, readiness,
+/// outlier detection) and the retry budget, built from one snapshot and checked against each
+/// newer one (kept when that port's endpoints and policy did not change). A reference, so a
+/// request holds the one it was routed by and reports to it without another lookup.
+final class BalancerState: RetryBudgetOwner {
+    var picker: EndpointPicker
+    let policy: DestinationRule.TrafficPolicy?
+    /// The snapshot version it was last found current in.
+    var version: Int
+    var budget = RetryBudget()
+    /// `namespace/name` of the Service, for logs and status.
+    let serviceName: String
+    let port: UInt16
+    /// How each endpoint is reached (mTLS or not), worked out on first use.
+    private var targets: [UpstreamTarget?]
+
+    /// The upstream target of endpoint `index`, `make` computing it the first time.
+    func target(of index: Int, _ make: (SocketAddress) -> UpstreamTarget) -> UpstreamTarget {
+        if let known = targets[index] { return known }
+        let made = make(picker.endpoints[index].address)
+        targets[index] = made
+        return made
+    }
+
+    init(picker: EndpointPicker, policy: DestinationRule.TrafficPolicy?, version: Int, serviceName: String, port: UInt16) {
+        self.picker = picker
+        self.policy = policy
+        self.version = version
+        self.serviceName = serviceName
+        self.port = port
+        targets = Array(repeating: nil, count: picker.endpoints.count)
+    }
+}
+
+/// The retry budget of requests passed through to their original destination (one per worker).
+final class PassthroughBudget: RetryBudgetOwner {
+    var budget = RetryBudget()
+}
+
+/// What holds the retry budget a request counts in.
+protocol RetryBudgetOwner: AnyObject {
+    var budget: RetryBudget { get set }
 }
 
 /// What the router decided for a request.
@@ -50,7 +94,7 @@ final class RoutedRequest {
     var target: UpstreamTarget
     /// The balancer and endpoint index the current attempt's endpoint came from (nil: the
     /// original destination, passed through).
-    var picker: PickerKey?
+    var balancer: BalancerState?
     var endpointIndex: Int?
     /// Attempts made so far, counting the one in flight (1 for the first).
     var attempt = 1
@@ -74,31 +118,36 @@ final class RoutedRequest {
     var connectionPool: DestinationRule.ConnectionPool?
     /// The matched rule's backends, for a retry that must go to another one.
     var backends: [HTTPBackendRef] = []
-    /// The retry budget this request counts in (its first backend's).
-    let budgetKey: PickerKey
+    /// The retry budget this request counts in (its first backend's, or the passthrough one).
+    let budgetOwner: any RetryBudgetOwner
     /// For the access log: the backend Service (`namespace/name`) and the route that chose it.
-    var serviceName: String?
+    private(set) var serviceName: String?
+    /// Moves the request to another backend's balancer (a retry that changes backends).
+    func switchBalancer(to balancer: BalancerState) {
+        self.balancer = balancer
+        serviceName = balancer.serviceName
+    }
     let routeName: String?
     /// How the request's timeouts were configured, for `x-weft-reason`.
     let requestTimeoutText: String?
     let tryTimeoutText: String?
 
     init(
-        head: HTTPRequestHead, target: UpstreamTarget, picker: PickerKey?, endpointIndex: Int?, retry: HTTPRouteRetry?,
-        requestTimeout: Duration?, tryTimeout: Duration?, now: UInt64, serviceName: String?, routeName: String?
+        head: HTTPRequestHead, target: UpstreamTarget, balancer: BalancerState?, budgetOwner: any RetryBudgetOwner, endpointIndex: Int?,
+        retry: HTTPRouteRetry?, requestTimeout: Duration?, tryTimeout: Duration?, now: UInt64, routeName: String?
     ) {
         self.head = head
         self.target = target
-        self.picker = picker
+        self.balancer = balancer
+        self.budgetOwner = budgetOwner
         self.endpointIndex = endpointIndex
-        budgetKey = picker ?? PickerKey(service: "", port: 0)
+        serviceName = balancer?.serviceName
         maximumAttempts = 1 + (retry?.attempts ?? 0)
         retryCodes = retry?.codes ?? []
         backoff = retry.map { Backoff(base: max(1, $0.backoff.nanoseconds)) }
         let requestNanoseconds = requestTimeout?.nanoseconds ?? 0
         requestDeadline = requestNanoseconds > 0 ? now &+ requestNanoseconds : 0
         self.tryTimeout = tryTimeout?.nanoseconds ?? 0
-        self.serviceName = serviceName
         self.routeName = routeName
         requestTimeoutText = requestNanoseconds > 0 ? requestTimeout.map(formatDuration) : nil
         tryTimeoutText = self.tryTimeout > 0 ? tryTimeout.map(formatDuration) : nil

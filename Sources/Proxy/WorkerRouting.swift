@@ -16,38 +16,18 @@ final class WorkerTraffic {
     private(set) var snapshot: TrafficSnapshot
     let pools = UpstreamPools()
     var rng: SplitMix64
-    /// Balancers by Service port, with the snapshot version they were last checked against.
-    var pickers: [PickerKey: PickerEntry] = [:]
-    var budgets: [PickerKey: RetryBudget] = [:]
+    /// Balancers by Service port.
+    private(set) var balancers: [PickerKey: BalancerState] = [:]
+    /// The retry budget of requests passed through to their original destination.
+    let passthrough = PassthroughBudget()
     /// Monotonic time of the last once-a-second housekeeping.
     var lastHousekeeping: UInt64 = 0
-
-    struct PickerEntry {
-        var picker: EndpointPicker
-        var policy: DestinationRule.TrafficPolicy?
-        var version: Int
-    }
-
-    /// The budget key of requests passed through to their original destination.
-    static let passthroughKey = PickerKey(service: "", port: 0)
 
     init(store: TrafficStore, board: EndpointStatusBoard, seed: UInt64) {
         self.store = store
         self.board = board
         snapshot = store.current
         rng = SplitMix64(seed: seed)
-    }
-
-    /// Forgets balancers and budgets of Service ports that are gone from the snapshot.
-    func dropStalePickers() {
-        let registry = snapshot.registry
-        for key in Array(pickers.keys) where pickers[key]!.version != snapshot.version {
-            let parts = key.service.split(separator: "/", maxSplits: 1)
-            if parts.count != 2 || registry.service(named: String(parts[1]), namespace: String(parts[0]), port: key.port) == nil {
-                pickers[key] = nil
-                if budgets[key]?.activeRequests == 0 { budgets[key] = nil }
-            }
-        }
     }
 
     /// Takes a newer snapshot if one was published (one atomic load when none was).
@@ -62,26 +42,48 @@ final class WorkerTraffic {
         !snapshot.registry.services.isEmpty || mode == .registryOnly
     }
 
-    /// The balancer of a Service port, built (or checked against the current snapshot) on use.
-    func pickerIndex(_ key: PickerKey, service: Service, port: ServicePort, now: UInt64) -> PickerKey {
+    /// The balancer of a Service port: the current one, or one built (or carried over) for the
+    /// current snapshot.
+    func balancer(for service: Service, port: ServicePort, now: UInt64) -> BalancerState {
+        let key = PickerKey(namespace: service.namespace, name: service.name, port: port.port)
+        let existing = balancers[key]
+        if let existing, existing.version == snapshot.version { return existing }
         let registry = snapshot.registry
-        if let entry = pickers[key], entry.version == snapshot.version { return key }
         let endpoints = registry.endpoints(of: service, port: port)
         let policy = registry.destinationRule(for: service)?.trafficPolicy(subset: nil, port: port.port)
-        if var entry = pickers[key], entry.picker.endpoints == endpoints, entry.policy == policy {
-            entry.version = snapshot.version
-            pickers[key] = entry
-        } else {
-            pickers[key] = PickerEntry(picker: EndpointPicker(endpoints: endpoints, policy: policy, now: now), policy: policy, version: snapshot.version)
+        if let existing, existing.picker.endpoints == endpoints, existing.policy == policy {
+            existing.version = snapshot.version
+            return existing
         }
-        return key
+        let state = BalancerState(
+            picker: EndpointPicker(endpoints: endpoints, policy: policy, now: now), policy: policy, version: snapshot.version,
+            serviceName: "\(service.namespace)/\(service.name)", port: port.port)
+        balancers[key] = state
+        return state
+    }
+
+    /// Forgets balancers of Service ports that are gone from the snapshot (requests in flight
+    /// keep theirs by reference).
+    func dropStaleBalancers() {
+        let registry = snapshot.registry
+        for (key, state) in balancers where state.version != snapshot.version {
+            if registry.service(named: key.name, namespace: key.namespace, port: key.port) == nil { balancers[key] = nil }
+        }
     }
 }
 
-/// The router of one outbound HTTP connection: the session's window onto its worker.
+/// The router of one outbound HTTP connection: the session's window onto its worker, and a
+/// cache of the Service its requests name (keep-alive requests name the same one).
 final class ConnectionRouter: HTTPRouting {
     unowned let worker: Worker
     unowned let connection: Connection
+    /// The last request's authority and the Service port it led to, for this snapshot version.
+    var cachedAuthority = ""
+    var cachedVersion = 0
+    var cachedService: (Service, ServicePort)?
+    /// The cached Service's balancer when no HTTPRoute attaches to it (requests go to the
+    /// Service itself), from the same snapshot version.
+    var cachedBalancer: BalancerState?
 
     init(worker: Worker, connection: Connection) {
         self.worker = worker
@@ -89,7 +91,7 @@ final class ConnectionRouter: HTTPRouting {
     }
 
     func route(_ head: HTTPRequestHead, exchange: HTTPExchange, now: UInt64) -> RouteDecision {
-        worker.route(head, exchange: exchange, connection: connection, now: now)
+        worker.route(head, exchange: exchange, router: self, now: now)
     }
 
     func acquireUpstream(for request: RoutedRequest) -> UpstreamAcquisition {
@@ -117,29 +119,23 @@ extension Worker {
     // MARK: - Routing decisions
 
     /// The Service a request is for: the one its Host names (any Kubernetes DNS form), else the
-    /// one whose cluster IP and port the client connected to.
-    private func service(for head: HTTPRequestHead, authority: String, destination: SocketAddress) -> (Service, ServicePort)? {
-        let registry = traffic.snapshot.registry
-        if !authority.isEmpty, let (host, port) = Self.splitAuthority(authority), (try? IPAddress(parsing: host)) == nil,
-           let found = registry.service(forHost: host, port: port ?? destination.port, clientNamespace: config.namespace ?? "default") {
-            return found
+    /// one whose cluster IP and port the client connected to. Cached per connection.
+    private func service(for authority: String, destination: SocketAddress, router: ConnectionRouter) -> (Service, ServicePort)? {
+        let snapshot = traffic.snapshot
+        if router.cachedVersion == snapshot.version, router.cachedAuthority == authority { return router.cachedService }
+        let registry = snapshot.registry
+        var found: (Service, ServicePort)?
+        if !authority.isEmpty, let first = authority.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")), first != UInt8(ascii: "["),
+           let (host, port) = Self.splitAuthority(authority) {
+            // A name (an IP literal names no Service): any Kubernetes DNS form.
+            found = registry.service(forHost: host, port: port ?? destination.port, clientNamespace: config.namespace ?? "default")
         }
-        return registry.service(forDestination: destination)
-    }
-
-    /// `host[:port]` or `[v6]:port` → host and port.
-    static func splitAuthority(_ authority: String) -> (String, UInt16?)? {
-        if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return nil }
-            let host = String(authority[authority.index(after: authority.startIndex)..<close])
-            let rest = authority[authority.index(after: close)...]
-            if rest.isEmpty { return (host, nil) }
-            guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()) else { return nil }
-            return (host, port)
-        }
-        guard let colon = authority.lastIndex(of: ":") else { return (authority, nil) }
-        guard let port = UInt16(authority[authority.index(after: colon)...]) else { return nil }
-        return (String(authority[..<colon]), port)
+        if found == nil { found = registry.service(forDestination: destination) }
+        router.cachedVersion = snapshot.version
+        router.cachedAuthority = authority
+        router.cachedService = found
+        router.cachedBalancer = nil
+        return found
     }
 
     /// How the proxy reaches `address`: mTLS when it is in the mesh.
@@ -150,12 +146,13 @@ extension Worker {
         return UpstreamTarget(address: address, mutualTLS: false, expectedPeer: nil)
     }
 
-    func route(_ head: HTTPRequestHead, exchange: HTTPExchange, connection: Connection, now: UInt64) -> RouteDecision {
+    func route(_ head: HTTPRequestHead, exchange: HTTPExchange, router: ConnectionRouter, now: UInt64) -> RouteDecision {
+        let connection = router.connection
         guard let destination = connection.destination?.address else {
-            return .respond(LocalAnswer(status: 500, body: "no destination\n", reason: "the connection has no original destination", flag: nil))
+            return .respond(LocalAnswer(status: 500, body: "", reason: "the connection has no original destination", flag: nil))
         }
         traffic.refresh()
-        guard let (service, port) = service(for: head, authority: exchange.authority, destination: destination) else {
+        guard let (service, port) = service(for: exchange.authority, destination: destination, router: router) else {
             if config.outboundTrafficMode == .registryOnly {
                 let host = exchange.authority.isEmpty ? "" : " (Host \(exchange.authority))"
                 return .respond(LocalAnswer(
@@ -164,98 +161,101 @@ extension Worker {
                     flag: .noRoute))
             }
             // ALLOW_ANY: to the original destination, as without routing.
-            let request = RoutedRequest(
-                head: head, target: upstreamTarget(destination), picker: nil, endpointIndex: nil, retry: nil,
-                requestTimeout: nil, tryTimeout: nil, now: now, serviceName: nil, routeName: nil)
-            traffic.budgets[WorkerTraffic.passthroughKey, default: RetryBudget()].requestStarted()
-            return .forward(request)
+            traffic.passthrough.budget.requestStarted()
+            return .forward(RoutedRequest(
+                head: head, target: upstreamTarget(destination), balancer: nil, budgetOwner: traffic.passthrough, endpointIndex: nil,
+                retry: nil, requestTimeout: nil, tryTimeout: nil, now: now, routeName: nil))
+        }
+        if let balancer = router.cachedBalancer, balancer.version == traffic.snapshot.version {
+            // The same Service as the connection's previous request, without routes.
+            switch endpoint(of: balancer, head: head, connection: connection, now: now) {
+            case .success(let choice):
+                return .forward(forwardRequest(head, choice: choice, rule: nil, routeName: nil, now: now))
+            case .failure(let problem):
+                return .respond(problem)
+            }
+        }
+        let registry = traffic.snapshot.registry
+        guard let table = registry.routeTable(for: service, port: port) else {
+            router.cachedBalancer = traffic.balancer(for: service, port: port, now: now)
+            switch endpoint(ofService: service, port: port, head: head, connection: connection, now: now) {
+            case .success(let choice):
+                return .forward(forwardRequest(head, choice: choice, rule: nil, routeName: nil, now: now))
+            case .failure(let problem):
+                return .respond(problem)
+            }
         }
         var forwarded = head
-        var backend = (service, port)
-        var rule: HTTPRouteRule?
-        var routeName: String?
-        let registry = traffic.snapshot.registry
-        if let table = registry.routeTable(for: service, port: port) {
-            let target = head.target
-            let query = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
-            var headers: [(name: String, value: String)] = []
-            headers.reserveCapacity(head.headers.count)
-            for field in head.headers { headers.append(field) }
-            let request = RouteRequest(method: head.method.rawValue, path: exchange.path, query: query, headers: headers)
-            guard let match = table.match(request) else {
-                let names = table.routes.map(\.qualifiedName).joined(separator: ", ")
-                return .respond(LocalAnswer(status: 404, body: "", reason: "no rule of HTTPRoute \(names) matches \(head.method.rawValue) \(exchange.path)", flag: .noRoute))
-            }
-            let matched = table.routes[match.routeIndex].rules[match.ruleIndex]
-            rule = matched
-            routeName = "\(match.namespace)/\(match.name)"
-            for filter in matched.filters {
-                switch filter {
-                case .requestRedirect(let redirect):
-                    let location = Self.redirectLocation(redirect, head: head, authority: exchange.authority, path: exchange.path, match: match.match)
-                    return .respond(LocalAnswer(status: redirect.statusCode, body: "", reason: "redirected by HTTPRoute \(routeName!)",
-                                                flag: nil, headers: [("location", location)]))
-                case .requestHeaderModifier(let modifier):
-                    for field in modifier.set { forwarded.headers.replace(name: field.name, value: field.value) }
-                    for field in modifier.add { forwarded.headers.add(name: field.name, value: field.value) }
-                    for name in modifier.remove { forwarded.headers.remove(name: name) }
-                case .urlRewrite(let rewrite):
-                    if let hostname = rewrite.hostname { forwarded.headers.replace(name: "host", value: hostname) }
-                    if let path = rewrite.path {
-                        let newPath = Self.rewrittenPath(path, original: exchange.path, match: match.match)
-                        forwarded.target = query.map { newPath + "?" + $0 } ?? newPath
-                    }
+        let target = head.target
+        let query = target.firstIndex(of: "?").map { String(target[target.index(after: $0)...]) }
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(head.headers.count)
+        for field in head.headers { headers.append(field) }
+        let request = RouteRequest(method: head.method.rawValue, path: exchange.path, query: query, headers: headers)
+        guard let match = table.match(request) else {
+            let names = table.routes.map(\.qualifiedName).joined(separator: ", ")
+            return .respond(LocalAnswer(status: 404, body: "", reason: "no rule of HTTPRoute \(names) matches \(head.method.rawValue) \(exchange.path)", flag: .noRoute))
+        }
+        let matched = table.routes[match.routeIndex].rules[match.ruleIndex]
+        let routeName = "\(match.namespace)/\(match.name)"
+        for filter in matched.filters {
+            switch filter {
+            case .requestRedirect(let redirect):
+                let location = Self.redirectLocation(redirect, head: head, authority: exchange.authority, path: exchange.path, match: match.match)
+                return .respond(LocalAnswer(status: redirect.statusCode, body: "", reason: "redirected by HTTPRoute \(routeName)",
+                                            flag: nil, headers: [("location", location)]))
+            case .requestHeaderModifier(let modifier):
+                for field in modifier.set { forwarded.headers.replace(name: field.name, value: field.value) }
+                for field in modifier.add { forwarded.headers.add(name: field.name, value: field.value) }
+                for name in modifier.remove { forwarded.headers.remove(name: name) }
+            case .urlRewrite(let rewrite):
+                if let hostname = rewrite.hostname { forwarded.headers.replace(name: "host", value: hostname) }
+                if let path = rewrite.path {
+                    let newPath = Self.rewrittenPath(path, original: exchange.path, match: match.match)
+                    forwarded.target = query.map { newPath + "?" + $0 } ?? newPath
                 }
             }
-            guard let backendRef = table.pickBackend(match, using: &traffic.rng) else {
-                return .respond(LocalAnswer(status: 500, body: "", reason: "the matched rule of HTTPRoute \(routeName!) has no backend with a weight above 0", flag: .noRoute))
-            }
-            // A backend without a healthy endpoint passes its share to the rule's others (so an
-            // ejected canary does not fail its share of requests); its own reason is kept for
-            // the answer when none has one.
-            var candidate = backendRef
-            var tried: Set<String> = []
-            var firstProblem: LocalAnswer?
-            while true {
-                tried.insert(candidate.name)
-                switch endpoint(of: candidate, routeName: routeName!, head: head, connection: connection, now: now) {
-                case .success(let choice):
-                    let routed = forwardRequest(forwarded, choice: choice, rule: matched, routeName: routeName, now: now)
-                    routed.backends = matched.backendRefs
-                    return .forward(routed)
-                case .failure(let problem):
-                    if firstProblem == nil { firstProblem = problem }
-                }
-                guard let next = Self.weightedBackend(matched.backendRefs, excluding: tried, using: &traffic.rng) else { break }
-                candidate = next
-            }
-            return .respond(firstProblem!)
         }
-        let serviceName = "\(backend.0.namespace)/\(backend.0.name)"
-        switch endpoint(ofService: backend.0, port: backend.1, serviceName: serviceName, head: head, connection: connection, now: now) {
-        case .success(let choice):
-            return .forward(forwardRequest(forwarded, choice: choice, rule: nil, routeName: nil, now: now))
-        case .failure(let problem):
-            return .respond(problem)
+        guard let backendRef = table.pickBackend(match, using: &traffic.rng) else {
+            return .respond(LocalAnswer(status: 500, body: "", reason: "the matched rule of HTTPRoute \(routeName) has no backend with a weight above 0", flag: .noRoute))
         }
+        // A backend without a healthy endpoint passes its share to the rule's others (so an
+        // ejected canary does not fail its share of requests); its own reason is kept for the
+        // answer when none has one.
+        var candidate = backendRef
+        var tried: Set<String> = []
+        var firstProblem: LocalAnswer?
+        while true {
+            tried.insert(candidate.name)
+            switch endpoint(of: candidate, routeName: routeName, head: head, connection: connection, now: now) {
+            case .success(let choice):
+                let routed = forwardRequest(forwarded, choice: choice, rule: matched, routeName: routeName, now: now)
+                routed.backends = matched.backendRefs
+                return .forward(routed)
+            case .failure(let problem):
+                if firstProblem == nil { firstProblem = problem }
+            }
+            guard let next = Self.weightedBackend(matched.backendRefs, excluding: tried, using: &traffic.rng) else { break }
+            candidate = next
+        }
+        return .respond(firstProblem!)
     }
 
-    /// An endpoint chosen for a request: its balancer, index and address, and the Service.
+    /// An endpoint chosen for a request: its balancer, index and address.
     struct EndpointChoice {
-        let key: PickerKey
+        let balancer: BalancerState
         let index: Int
         let address: SocketAddress
-        let serviceName: String
     }
 
     private func forwardRequest(_ head: HTTPRequestHead, choice: EndpointChoice, rule: HTTPRouteRule?, routeName: String?, now: UInt64) -> RoutedRequest {
-        traffic.pickers[choice.key]!.picker.started(choice.index, now: now)
-        traffic.budgets[choice.key, default: RetryBudget()].requestStarted()
+        choice.balancer.picker.started(choice.index, now: now)
+        choice.balancer.budget.requestStarted()
         let routed = RoutedRequest(
-            head: head, target: upstreamTarget(choice.address), picker: choice.key, endpointIndex: choice.index, retry: rule?.retry,
-            requestTimeout: rule?.timeouts.request, tryTimeout: rule?.timeouts.backendRequest, now: now,
-            serviceName: choice.serviceName, routeName: routeName)
-        routed.connectionPool = traffic.pickers[choice.key]!.policy?.connectionPool
+            head: head, target: choice.balancer.target(of: choice.index, upstreamTarget), balancer: choice.balancer, budgetOwner: choice.balancer,
+            endpointIndex: choice.index, retry: rule?.retry, requestTimeout: rule?.timeouts.request,
+            tryTimeout: rule?.timeouts.backendRequest, now: now, routeName: routeName)
+        routed.connectionPool = choice.balancer.policy?.connectionPool
         return routed
     }
 
@@ -266,22 +266,45 @@ extension Worker {
                 reason: "HTTPRoute \(routeName) sends to Service \(backendRef.namespace)/\(backendRef.name) port \(backendRef.port), which is not known",
                 flag: .noRoute))
         }
-        return endpoint(ofService: service, port: port, serviceName: "\(service.namespace)/\(service.name)", head: head, connection: connection, now: now, avoiding: avoiding)
+        return endpoint(ofService: service, port: port, head: head, connection: connection, now: now, avoiding: avoiding)
     }
 
-    private func endpoint(ofService service: Service, port: ServicePort, serviceName: String, head: HTTPRequestHead, connection: Connection, now: UInt64, avoiding: SocketAddress? = nil) -> Result<EndpointChoice, LocalAnswer> {
-        let key = PickerKey(service: serviceName, port: port.port)
-        _ = traffic.pickerIndex(key, service: service, port: port, now: now)
-        let avoidIndex = avoiding.flatMap { address in traffic.pickers[key]!.picker.endpoints.firstIndex { $0.address == address } }
-        guard let index = pickEndpoint(key, head: head, connection: connection, now: now, avoiding: avoidIndex), index != avoidIndex else {
-            let entry = traffic.pickers[key]!
-            let ready = entry.picker.endpoints.filter(\.ready).count
+    private func endpoint(ofService service: Service, port: ServicePort, head: HTTPRequestHead, connection: Connection, now: UInt64, avoiding: SocketAddress? = nil) -> Result<EndpointChoice, LocalAnswer> {
+        endpoint(of: traffic.balancer(for: service, port: port, now: now), head: head, connection: connection, now: now, avoiding: avoiding)
+    }
+
+    private func endpoint(of balancer: BalancerState, head: HTTPRequestHead, connection: Connection, now: UInt64, avoiding: SocketAddress? = nil) -> Result<EndpointChoice, LocalAnswer> {
+        let avoidIndex = avoiding.flatMap { address in balancer.picker.endpoints.firstIndex { $0.address == address } }
+        guard let index = pickEndpoint(balancer, head: head, connection: connection, now: now, avoiding: avoidIndex), index != avoidIndex else {
+            let ready = balancer.picker.endpoints.filter(\.ready).count
             return .failure(LocalAnswer(
                 status: 503, body: "",
-                reason: "no healthy endpoint of Service \(serviceName) port \(port.port) (\(entry.picker.endpoints.count) endpoints, \(ready) ready)",
+                reason: "no healthy endpoint of Service \(balancer.serviceName) port \(balancer.port) (\(balancer.picker.endpoints.count) endpoints, \(ready) ready)",
                 flag: .noHealthyUpstream))
         }
-        return .success(EndpointChoice(key: key, index: index, address: traffic.pickers[key]!.picker.endpoints[index].address, serviceName: serviceName))
+        return .success(EndpointChoice(balancer: balancer, index: index, address: balancer.picker.endpoints[index].address))
+    }
+
+    /// An endpoint of `balancer` for this request (its hash key, for consistent hashing).
+    private func pickEndpoint(_ balancer: BalancerState, head: HTTPRequestHead, connection: Connection, now: UInt64, avoiding: Int? = nil) -> Int? {
+        var hashKey: UInt64?
+        switch balancer.picker.hashSource {
+        case nil: break
+        case .header(let name): hashKey = EndpointPicker.hashKey(header: head.headers.first(name))
+        case .sourceIP: hashKey = EndpointPicker.hashKey(sourceIP: connection.clientAddress.address.ip)
+        case .cookie(let name): hashKey = EndpointPicker.hashKey(header: Self.cookie(name, in: head.headers))
+        case .queryParameter(let name): hashKey = EndpointPicker.hashKey(header: Self.queryParameter(name, in: head.target))
+        }
+        var picked = balancer.picker.pick(now: now, hashKey: hashKey, using: &traffic.rng)
+        if let avoiding, picked == avoiding {
+            // A retry goes to another endpoint when there is one (Envoy's previous_hosts
+            // predicate, which Istio sets): a random one of the others that are available. The
+            // balancer would often pick the failed one again (a refused connect is fast, so
+            // Peak EWMA finds it cheap; a hash always maps the same way).
+            let others = balancer.picker.endpoints.indices.filter { $0 != avoiding && balancer.picker.availability[$0] }
+            if !others.isEmpty { picked = others[Int(traffic.rng.next(upperBound: UInt64(others.count)))] }
+        }
+        return picked
     }
 
     /// One of `backends` with weight > 0 not named in `excluding`, chosen by weight.
@@ -297,29 +320,19 @@ extension Worker {
         return candidates.last
     }
 
-    /// An endpoint of the balancer `key` for this request (its hash key, for consistent hashing).
-    private func pickEndpoint(_ key: PickerKey, head: HTTPRequestHead, connection: Connection, now: UInt64, avoiding: Int? = nil) -> Int? {
-        guard var entry = traffic.pickers[key] else { return nil }
-        var hashKey: UInt64?
-        switch entry.picker.hashSource {
-        case nil: break
-        case .header(let name): hashKey = EndpointPicker.hashKey(header: head.headers.first(name))
-        case .sourceIP: hashKey = EndpointPicker.hashKey(sourceIP: connection.clientAddress.address.ip)
-        case .cookie(let name): hashKey = EndpointPicker.hashKey(header: Self.cookie(name, in: head.headers))
-        case .queryParameter(let name): hashKey = EndpointPicker.hashKey(header: Self.queryParameter(name, in: head.target))
+    /// `host[:port]` or `[v6]:port` → host and port.
+    static func splitAuthority(_ authority: String) -> (String, UInt16?)? {
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            let host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let rest = authority[authority.index(after: close)...]
+            if rest.isEmpty { return (host, nil) }
+            guard rest.hasPrefix(":"), let port = UInt16(rest.dropFirst()) else { return nil }
+            return (host, port)
         }
-        traffic.pickers[key] = nil // uniquely referenced while mutated
-        var picked = entry.picker.pick(now: now, hashKey: hashKey, using: &traffic.rng)
-        if let avoiding, picked == avoiding {
-            // A retry goes to another endpoint when there is one (Envoy's previous_hosts
-            // predicate, which Istio sets): a random one of the others that are available. The
-            // balancer would often pick the failed one again (a refused connect is fast, so
-            // Peak EWMA finds it cheap; a hash always maps the same way).
-            let others = entry.picker.endpoints.indices.filter { $0 != avoiding && entry.picker.availability[$0] }
-            if !others.isEmpty { picked = others[Int(traffic.rng.next(upperBound: UInt64(others.count)))] }
-        }
-        traffic.pickers[key] = entry
-        return picked
+        guard let colon = authority.lastIndex(of: ":") else { return (authority, nil) }
+        guard let port = UInt16(authority[authority.index(after: colon)...]) else { return nil }
+        return (String(authority[..<colon]), port)
     }
 
     static func cookie(_ name: String, in headers: HTTPHeaders) -> String? {
@@ -381,58 +394,57 @@ extension Worker {
 
     // MARK: - Attempts, retries, outlier detection
 
+    /// The latency a failed attempt counts as, for Peak EWMA.
+    static let failurePenalty: UInt64 = 1_000_000_000
+
     func attemptEnded(_ request: RoutedRequest, outcome: EndpointPicker.Outcome, now: UInt64) {
         if request.holdsRetry {
             request.holdsRetry = false
-            traffic.budgets[request.budgetKey]?.retryFinished()
+            request.budgetOwner.budget.retryFinished()
         }
-        guard let key = request.picker, let endpointIndex = request.endpointIndex, var entry = traffic.pickers[key],
-              entry.picker.endpoints.indices.contains(endpointIndex), entry.picker.endpoints[endpointIndex].address == request.target.address else { return }
-        traffic.pickers[key] = nil
+        guard let balancer = request.balancer, let endpointIndex = request.endpointIndex,
+              balancer.picker.endpoints.indices.contains(endpointIndex) else { return }
+        request.endpointIndex = nil // counted once
         // A failure is charged as a slow response (Finagle's failure penalty): a refused connect
         // or a quick 503 would otherwise make a broken endpoint look like the fastest one.
         var latency = now &- request.attemptStartedAt
         if outcome == .connectFailure || outcome == .gatewayError { latency = max(latency, Self.failurePenalty) }
-        let event = entry.picker.finished(endpointIndex, outcome: outcome, latency: latency, now: now)
-        traffic.pickers[key] = entry
-        request.endpointIndex = nil // counted once
+        let event = balancer.picker.finished(endpointIndex, outcome: outcome, latency: latency, now: now)
         switch event {
         case .ejected(_, let reason, let until, let ejections)?:
-            traffic.board.recordEjection(EndpointStatusBoard.Key(service: "\(key.service):\(key.port)", endpoint: request.target.address),
+            traffic.board.recordEjection(EndpointStatusBoard.Key(service: "\(balancer.serviceName):\(balancer.port)", endpoint: request.target.address),
                                          worker: index, until: until)
             log.warning("endpoint ejected", [
-                "worker": "\(index)", "service": "\(key.service):\(key.port)", "endpoint": "\(request.target.address)",
+                "worker": "\(index)", "service": "\(balancer.serviceName):\(balancer.port)", "endpoint": "\(request.target.address)",
                 "reason": "\(reason)", "for_ms": "\((until &- now) / 1_000_000)", "ejections": "\(ejections)",
             ])
         case .ejectionRefused(_, let reason)?:
             log.warning("endpoint not ejected: maxEjectionPercent reached", [
-                "service": "\(key.service):\(key.port)", "endpoint": "\(request.target.address)", "reason": "\(reason)",
+                "service": "\(balancer.serviceName):\(balancer.port)", "endpoint": "\(request.target.address)", "reason": "\(reason)",
             ])
         case nil:
             break
         }
     }
 
-    /// The latency a failed attempt counts as, for Peak EWMA.
-    static let failurePenalty: UInt64 = 1_000_000_000
-
     func prepareRetry(_ request: RoutedRequest, connection: Connection, now: UInt64) -> Bool {
-        guard traffic.budgets[request.budgetKey, default: RetryBudget()].tryStartRetry() else {
+        guard request.budgetOwner.budget.tryStartRetry() else {
             counters.add(Stat.retryOverflow)
             return false
         }
         request.holdsRetry = true
         counters.add(Stat.retries)
-        if let key = request.picker {
+        if let balancer = request.balancer {
             // Another endpoint of the same backend when it has one; else another backend of the
             // rule (the whole route is retried, as Linkerd does); else the same endpoint again.
             var choice: EndpointChoice?
-            let service = key.service.split(separator: "/", maxSplits: 1)
-            if service.count == 2, let (found, port) = traffic.snapshot.registry.service(named: String(service[1]), namespace: String(service[0]), port: key.port),
-               case .success(let same) = endpoint(ofService: found, port: port, serviceName: key.service, head: request.head, connection: connection, now: now, avoiding: request.target.address) {
+            let registry = traffic.snapshot.registry
+            let parts = balancer.serviceName.split(separator: "/", maxSplits: 1)
+            if parts.count == 2, let (service, port) = registry.service(named: String(parts[1]), namespace: String(parts[0]), port: balancer.port),
+               case .success(let same) = endpoint(ofService: service, port: port, head: request.head, connection: connection, now: now, avoiding: request.target.address) {
                 choice = same
             }
-            var tried: Set<String> = [service.count == 2 ? String(service[1]) : ""]
+            var tried: Set<String> = [parts.count == 2 ? String(parts[1]) : ""]
             while choice == nil, let other = Self.weightedBackend(request.backends, excluding: tried, using: &traffic.rng) {
                 tried.insert(other.name)
                 if case .success(let found) = endpoint(of: other, routeName: request.routeName ?? "", head: request.head, connection: connection, now: now) {
@@ -440,14 +452,13 @@ extension Worker {
                 }
             }
             if let choice {
-                traffic.pickers[choice.key]!.picker.started(choice.index, now: now)
-                request.picker = choice.key
+                choice.balancer.picker.started(choice.index, now: now)
+                request.switchBalancer(to: choice.balancer)
                 request.endpointIndex = choice.index
-                request.serviceName = choice.serviceName
-                request.target = upstreamTarget(choice.address)
-                request.connectionPool = traffic.pickers[choice.key]!.policy?.connectionPool
-            } else if let index = traffic.pickers[key]?.picker.endpoints.firstIndex(where: { $0.address == request.target.address }) {
-                traffic.pickers[key]!.picker.started(index, now: now)
+                request.target = choice.balancer.target(of: choice.index, upstreamTarget)
+                request.connectionPool = choice.balancer.policy?.connectionPool
+            } else if let index = balancer.picker.endpoints.firstIndex(where: { $0.address == request.target.address }) {
+                balancer.picker.started(index, now: now)
                 request.endpointIndex = index
             }
         }
@@ -458,17 +469,14 @@ extension Worker {
     }
 
     func requestEnded(_ request: RoutedRequest) {
-        let budgetKey = request.budgetKey
         if request.holdsRetry {
             request.holdsRetry = false
-            traffic.budgets[budgetKey]?.retryFinished()
+            request.budgetOwner.budget.retryFinished()
         }
-        traffic.budgets[budgetKey]?.requestFinished()
-        if let key = request.picker, let index = request.endpointIndex, var entry = traffic.pickers[key], entry.picker.endpoints.indices.contains(index) {
+        request.budgetOwner.budget.requestFinished()
+        if let balancer = request.balancer, let index = request.endpointIndex, balancer.picker.endpoints.indices.contains(index) {
             // Abandoned mid-attempt (the client went away): the balancer's in-flight count.
-            traffic.pickers[key] = nil
-            entry.picker.finished(index, outcome: .success, latency: 0, now: loop.now)
-            traffic.pickers[key] = entry
+            balancer.picker.finished(index, outcome: .success, latency: 0, now: loop.now)
             request.endpointIndex = nil
         }
     }
@@ -480,7 +488,7 @@ extension Worker {
         traffic.lastHousekeeping = loop.now
         traffic.refresh()
         traffic.pools.closeIdle(now: loop.now, olderThan: idleTimeout)
-        traffic.dropStalePickers()
+        traffic.dropStaleBalancers()
     }
 
     // MARK: - Upstream connections
@@ -719,18 +727,16 @@ extension Worker {
             }
             return true
         }
-        let serviceName = "\(service.namespace)/\(service.name)"
-        let key = PickerKey(service: serviceName, port: port.port)
-        _ = traffic.pickerIndex(key, service: service, port: port, now: loop.now)
+        let balancer = traffic.balancer(for: service, port: port, now: loop.now)
         let hashHead = HTTPRequestHead(method: .GET, target: "/")
-        guard let index = pickEndpoint(key, head: hashHead, connection: connection, now: loop.now) else {
-            connection.failureDetail = "no healthy endpoint of Service \(serviceName) port \(port.port)"
+        guard let index = pickEndpoint(balancer, head: hashHead, connection: connection, now: loop.now) else {
+            connection.failureDetail = "no healthy endpoint of Service \(balancer.serviceName) port \(port.port)"
             close(connection, end: .noHealthyUpstream, reset: true)
             return false
         }
-        let address = traffic.pickers[key]!.picker.endpoints[index].address
-        traffic.pickers[key]!.picker.started(index, now: loop.now)
-        connection.balanced = (key, index, address)
+        let address = balancer.picker.endpoints[index].address
+        balancer.picker.started(index, now: loop.now)
+        connection.balanced = (balancer, index, address)
         connection.upstreamAddress = address
         let target = upstreamTarget(address)
         connection.originatesTLS = target.mutualTLS
@@ -740,11 +746,11 @@ extension Worker {
 
     /// The balanced TCP connect ended: success or failure, for the balancer and outlier detection.
     func balancedConnectEnded(_ connection: Connection, success: Bool) {
-        guard let (key, index, address) = connection.balanced else { return }
+        guard let (balancer, index, address) = connection.balanced else { return }
         connection.balanced = nil
         let request = RoutedRequest(
-            head: HTTPRequestHead(method: .GET, target: "/"), target: upstreamTarget(address), picker: key, endpointIndex: index, retry: nil,
-            requestTimeout: nil, tryTimeout: nil, now: connection.openedAt, serviceName: key.service, routeName: nil)
+            head: HTTPRequestHead(method: .GET, target: "/"), target: upstreamTarget(address), balancer: balancer, budgetOwner: balancer,
+            endpointIndex: index, retry: nil, requestTimeout: nil, tryTimeout: nil, now: connection.openedAt, routeName: nil)
         request.attemptStartedAt = connection.openedAt
         attemptEnded(request, outcome: success ? .success : .connectFailure, now: loop.now)
     }
