@@ -150,9 +150,25 @@ extension RelayEndpoint {
             }
         case .secure:
             guard let first = vectors.first else { return .bytes(0) }
-            return write(from: first.base, count: first.count)
+            guard vectors.count > 1, first.count < Self.coalescedRecordBytes else { return write(from: first.base, count: first.count) }
+            // Several small pieces (a response head and its body) become one TLS record and one
+            // write(2) rather than a record and a syscall each: copied, up to a record's worth.
+            // A retry after wantWrite copies the same bytes again (the contexts accept a moving
+            // write buffer).
+            return withUnsafeTemporaryAllocation(byteCount: Self.coalescedRecordBytes, alignment: 16) { scratch in
+                var filled = 0
+                for vector in vectors where filled < scratch.count {
+                    let take = min(vector.count, scratch.count - filled)
+                    scratch.baseAddress!.advanced(by: filled).copyMemory(from: vector.base, byteCount: take)
+                    filled += take
+                }
+                return write(from: scratch.baseAddress!, count: filled)
+            }
         }
     }
+
+    /// The most that is copied together into one TLS record (the largest TLS plaintext record).
+    static let coalescedRecordBytes = 16384
 
     /// Ends the write side: close_notify on a secure channel, then FIN. `.bytes(0)` when done.
     public func closeWrite() -> EndpointWrite {

@@ -172,4 +172,32 @@ final class ScriptedChannel: SecureChannel {
         #expect(!direction.streaming)
         direction.releaseResources(pipes: pipes, buffers: buffers)
     }
+
+    @Test func smallPiecesGoOutAsOneRecordAndLargeOnesAsTheyAre() {
+        let channel = ScriptedChannel(writes: [.take(1 << 20), .take(1 << 20), .wantWrite, .take(1 << 20)])
+        let endpoint = RelayEndpoint.secure(channel, over: Descriptor(rawValue: -1))
+        let head = Array("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n".utf8)
+        let body = Array("hello".utf8)
+        func write(_ pieces: [[UInt8]]) -> EndpointWrite {
+            // Pinned for the call, as the Outbox pins its pieces.
+            pieces[0].withUnsafeBytes { first in
+                pieces[1].withUnsafeBytes { second in
+                    withUnsafeTemporaryAllocation(of: IOVector.self, capacity: 2) { vectors in
+                        vectors[0] = IOVector(base: first.baseAddress!, count: first.count)
+                        vectors[1] = IOVector(base: second.baseAddress!, count: second.count)
+                        return endpoint.write(vectors: vectors)
+                    }
+                }
+            }
+        }
+        #expect(write([head, body]) == .bytes(head.count + body.count), "one write of both pieces")
+        #expect(channel.written == head + body)
+        // A first piece of a record's size or more is written alone, without a copy.
+        let large = [UInt8](repeating: 7, count: 20_000)
+        #expect(write([large, body]) == .bytes(large.count))
+        // wantWrite, then the same bytes again.
+        #expect(write([head, body]) == .wait(readable: false))
+        #expect(write([head, body]) == .bytes(head.count + body.count))
+        #expect(channel.written == head + body + large + head + body)
+    }
 }
