@@ -136,6 +136,17 @@ public struct EndpointPicker {
     ///
     /// Picking does not count a request: call `started(_:now:)` when it is sent.
     public mutating func pick(now: UInt64, hashKey: UInt64?, using rng: inout some RandomNumberGenerator) -> Int? {
+        pickGeneric(now: now, hashKey: hashKey, using: &rng)
+    }
+
+    /// `pick(now:hashKey:using:)` with the proxy's generator, specialized here: a generic call
+    /// from another module runs unspecialized, through the generator's witness table on every
+    /// random draw.
+    public mutating func pick(now: UInt64, hashKey: UInt64?, using rng: inout SplitMix64) -> Int? {
+        pickGeneric(now: now, hashKey: hashKey, using: &rng)
+    }
+
+    private mutating func pickGeneric(now: UInt64, hashKey: UInt64?, using rng: inout some RandomNumberGenerator) -> Int? {
         if let due = detector?.nextReturnTime, due <= now, let returned = detector?.refresh(now: now) {
             for endpoint in returned { availability[endpoint] = ready[endpoint] }
         }

@@ -128,6 +128,15 @@ public struct RouteTable: Sendable {
     /// or all have weight 0, which the proxy answers with a 500, as the Gateway API says.
     /// `match` must come from this table.
     public func pickBackend(_ match: RouteMatch, using rng: inout some RandomNumberGenerator) -> HTTPBackendRef? {
+        pickBackendGeneric(match, using: &rng)
+    }
+
+    /// `pickBackend(_:using:)` with the proxy's generator, specialized in this module.
+    public func pickBackend(_ match: RouteMatch, using rng: inout SplitMix64) -> HTTPBackendRef? {
+        pickBackendGeneric(match, using: &rng)
+    }
+
+    private func pickBackendGeneric(_ match: RouteMatch, using rng: inout some RandomNumberGenerator) -> HTTPBackendRef? {
         guard let index = pickers[match.routeIndex][match.ruleIndex].pick(using: &rng) else { return nil }
         return routes[match.routeIndex].rules[match.ruleIndex].backendRefs[index]
     }
