@@ -492,10 +492,13 @@ class MeshedTrafficManagement(TrafficTestCase, MTLSTestCase):
             self.assertTrue(all(r.get("dir") == "inbound" and r.get("peer") == client_id for r in recs),
                             "%s's sidecar saw requests without the client's identity: %s" % (name, recs[:3]))
             connections += len({r.get("client") for r in recs})
+        routed = [r for r in proxy.request_records() if r.get("route") == "default/reviews"]
+        peers = collections.Counter(r.get("upstream_peer") for r in routed)
+        self.assertEqual(set(peers), {pki.spiffe_id("v1"), pki.spiffe_id("v2")},
+                         "the client's log names the identity each endpoint proved: %s" % peers)
         # Keep-alive reuse: far fewer upstream connections than requests.
         opened = self.metric("weft_upstream_connections_total", self.metrics(), result="opened")
         reused = self.metric("weft_upstream_connections_total", self.metrics(), result="reused")
         self.assertGreater(reused, opened, "opened %s, reused %s" % (opened, reused))
         print("\n    %s; %d mTLS connections to the endpoints' sidecars for 200 requests (opened %s, reused %s)"
               % (dict(served), connections, opened, reused), end=" ")
-        del proxy

@@ -114,6 +114,8 @@ final class RoutedRequest {
     var attemptStartedAt: UInt64 = 0
     /// A retry is counted in the budget and must be given back.
     var holdsRetry = false
+    /// The SPIFFE identity the endpoint's sidecar proved for the current attempt (mTLS only).
+    var upstreamPeer: SPIFFEID?
     /// The DestinationRule's connection limits for the backend (nil: unlimited).
     var connectionPool: DestinationRule.ConnectionPool?
     /// The matched rule's backends, for a retry that must go to another one.

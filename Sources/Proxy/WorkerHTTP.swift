@@ -88,6 +88,7 @@ extension Worker {
                     line.field("service", routed.serviceName)
                     line.field("route", routed.routeName)
                     line.field("attempts", routed.attempt)
+                    if let peer = routed.upstreamPeer { line.field("upstream_peer", describing: peer) }
                 }
                 if let endpoint = exchange.endpoint { line.field("endpoint", describing: endpoint) }
             }

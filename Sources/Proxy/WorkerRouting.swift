@@ -502,6 +502,7 @@ extension Worker {
             idle.owner = connection
             idle.requests += 1
             connection.lease = idle
+            request.upstreamPeer = idle.tls?.peerIdentity
             counters.add(Stat.upstreamReused)
             return .ready(idle.relayEndpoint, hungUp: false)
         }
@@ -537,6 +538,7 @@ extension Worker {
                 connection.lease = upstream
                 if target.mutualTLS {
                     startPooledHandshake(upstream)
+                    request.upstreamPeer = upstream.tls?.peerIdentity
                     return upstream.state == .ready ? .ready(upstream.relayEndpoint, hungUp: false) : .pending
                 }
                 upstream.becomeReady(now: loop.now)
@@ -675,6 +677,7 @@ extension Worker {
             return
         }
         owner.lastActivity = loop.now
+        session.routedRequest?.upstreamPeer = upstream.tls?.peerIdentity
         session.attach(upstream.relayEndpoint, hungUp: upstream.hungUp)
         driveHTTP(owner, session, requests: true, responses: true)
     }
