@@ -106,3 +106,25 @@ int COpenSSLShims_tls_err_reason(unsigned long code) {
 void COpenSSLShims_tls_free(void *pointer) {
     OPENSSL_free(pointer);
 }
+
+/* BIO_set_callback_ex(3): after each read of the socket BIO, whether it came back short (fewer
+ * bytes than asked, or none): then the socket was empty at that moment. */
+static long short_read_callback(BIO *bio, int oper, const char *argp, size_t len, int argi, long argl, int ret,
+                                size_t *processed) {
+    (void)argp;
+    (void)argi;
+    (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        int *flag = (int *)BIO_get_callback_arg(bio);
+        if (flag != NULL) *flag = ret <= 0 || processed == NULL || *processed < len;
+    }
+    return ret;
+}
+
+int COpenSSLShims_tls_track_short_reads(SSL *ssl, int *flag) {
+    BIO *rbio = SSL_get_rbio(ssl);
+    if (rbio == NULL) return 0;
+    BIO_set_callback_arg(rbio, (char *)flag);
+    BIO_set_callback_ex(rbio, short_read_callback);
+    return 1;
+}

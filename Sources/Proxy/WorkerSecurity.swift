@@ -40,6 +40,8 @@ final class TLSChannel: SecureChannel {
         Self.map(stream.write(from: buffer, count: count))
     }
 
+    var socketDrained: Bool { stream.socketDrained }
+
     func closeWrite() -> SecureIO {
         switch stream.closeWrite() {
         case .done: return .closed

@@ -24,6 +24,14 @@ public protocol SecureChannel: AnyObject {
     func write(from buffer: UnsafeRawPointer, count: Int) -> SecureIO
     /// Ends the write direction cleanly (TLS close_notify); reading may continue.
     func closeWrite() -> SecureIO
+    /// After a read that returned bytes: reading again could only say "would block" (the
+    /// socket was found empty and nothing decrypted or undecrypted is buffered).
+    var socketDrained: Bool { get }
+}
+
+extension SecureChannel {
+    /// Unknown unless the channel says: read until it would block.
+    public var socketDrained: Bool { false }
 }
 
 /// One end of a relayed connection: a plain socket, or a secure channel over a socket.
@@ -95,6 +103,9 @@ extension RelayEndpoint {
                 switch channel.read(into: buffer + filled, count: count - filled) {
                 case .bytes(let received):
                     filled += received
+                    // Like a short recv(2): the next bytes bring a new edge, so stop here rather
+                    // than pay a read that can only say EAGAIN.
+                    if channel.socketDrained { return .bytes(filled, drained: true, ended: false) }
                 case .closed:
                     return filled > 0 ? .bytes(filled, drained: false, ended: true) : .end
                 case .wantRead:

@@ -96,6 +96,19 @@ public final class TLSStream {
         self.sessionKey = sessionKey
         // Unretained: the SSL never outlives this object, which frees it in deinit.
         SSL_set_ex_data(ssl, streamSlot, Unmanaged.passUnretained(self).toOpaque())
+        lastSocketReadShort.initialize(to: 0)
+        _ = COpenSSLShims_tls_track_short_reads(ssl, lastSocketReadShort)
+    }
+
+    /// Set by the read BIO's callback: the last read of the socket came back short.
+    private let lastSocketReadShort = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+
+    /// Whether reading again now could only say EAGAIN: the last read of the socket came back
+    /// short (it was empty then; whatever arrives later brings a new edge) and OpenSSL holds no
+    /// record it has not processed. Lets a reader stop after the bytes it got instead of paying
+    /// a read(2) that returns EAGAIN, as a short recv(2) does for plain sockets.
+    public var socketDrained: Bool {
+        lastSocketReadShort.pointee != 0 && SSL_has_pending(ssl) == 0
     }
 
     deinit {
@@ -108,6 +121,7 @@ public final class TLSStream {
             SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | COpenSSLShims_tls_SENT_SHUTDOWN)
         }
         SSL_free(ssl)
+        lastSocketReadShort.deallocate()
     }
 
     /// An outbound connection on `descriptor` (connected or connecting, non-blocking).

@@ -123,6 +123,45 @@ struct HandshakeTests {
         #expect(!client.hasBufferedPlaintext)
     }
 
+    @Test func aShortSocketReadSaysTheSocketIsDrainedOnlyWhenNothingIsLeft() throws {
+        let mesh = try Mesh()
+        let sockets = try SocketPair()
+        let client = try TLSStream.client(mesh.client, descriptor: sockets.client, expectedPeer: nil, session: nil, sessionKey: "cart")
+        let server = try TLSStream.server(mesh.server, descriptor: sockets.server)
+        #expect(handshake(client, sockets.client, server, sockets.server) == (.done, .done))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        func read() -> TLSIO { buffer.withUnsafeMutableBytes { client.read(into: $0.baseAddress!, count: $0.count) } }
+        /// Reads until bytes come (the session tickets sent after the handshake come first).
+        func readSome() -> Int {
+            for _ in 0..<100 {
+                if case .bytes(let count) = read() { return count }
+                _ = waitFor(sockets.client, POLLIN, milliseconds: 1000)
+            }
+            return 0
+        }
+
+        // The keep-alive case: one small record, and OpenSSL's read of the socket came back
+        // with less than it asked for, so the socket is empty.
+        #expect(writeAll(server, [UInt8](repeating: 1, count: 100)) == .bytes(100))
+        #expect(readSome() == 100)
+        #expect(client.socketDrained)
+        #expect(read() == .wantRead)
+
+        // A burst written before reading: reads that fill OpenSSL's request say nothing, and
+        // whenever the socket is called drained a read right away finds nothing (no byte is
+        // left behind an edge that already passed); every byte arrives.
+        let burst = 60_000
+        for _ in 0..<6 { #expect(writeAll(server, [UInt8](repeating: 2, count: 10_000)) == .bytes(10_000)) }
+        var total = 0
+        for _ in 0..<1000 where total < burst {
+            total += readSome()
+            if client.socketDrained, total < burst {
+                #expect(read() == .wantRead, "called drained after \(total) bytes, yet more was readable")
+            }
+        }
+        #expect(total == burst)
+    }
+
     @Test func kernelTLSIsReportedHonestlyAndUserSpaceWorks() throws {
         let probe = KernelTLS.probe()
         let ulp = ProcessInfo.readSmallFile("/proc/sys/net/ipv4/tcp_available_ulp") ?? ""

@@ -32,6 +32,11 @@ uint64_t COpenSSLShims_tls_ctx_set_options(SSL_CTX *ctx, uint64_t options);
 long COpenSSLShims_tls_ctx_set_relay_modes(SSL_CTX *ctx);
 // SSL_CTX_set_read_ahead(3).
 void COpenSSLShims_tls_ctx_set_read_ahead(SSL_CTX *ctx, int yes);
+
+// BIO_set_callback_ex(3) on the connection's read BIO: after every read of the socket, *flag is
+// set to 1 when it returned fewer bytes than asked (or none), 0 when it filled the request. The
+// flag must outlive the SSL. 0 when the connection has no read BIO yet.
+int COpenSSLShims_tls_track_short_reads(SSL *ssl, int *flag);
 // SSL_CTX_set_session_cache_mode(3); returns the previous mode.
 long COpenSSLShims_tls_ctx_set_session_cache_mode(SSL_CTX *ctx, long mode);
 // SSL_CTX_add1_chain_cert(3): appends an intermediate to the chain sent with the leaf; takes its
