@@ -75,7 +75,12 @@ class CertificateRotation(MTLSTestCase):
         def check(records, reload_rec, new, old_serial, who):
             after = [r for r in records if started(r) > ts(reload_rec)]
             full = [r for r in after if r.get("resumed") == "0"]
-            self.assertTrue(full, "no full handshake with %s after its rotation (%d connections after it, all resumed)"
+            # The store swaps the credentials a moment before it logs the reload, so under load
+            # the first full handshake with the new certificate may start just before the log
+            # line's timestamp; its resumptions follow it.
+            around = [r for r in records if started(r) > ts(reload_rec) - 0.2 and r.get("resumed") == "0"
+                      and pki.normalize_serial(r.get("peer_serial", "0")) == pki.normalize_serial(new)]
+            self.assertTrue(full or around, "no full handshake with %s after its rotation (%d connections after it, all resumed)"
                             % (who, len(after)))
             settled = [r for r in after if started(r) > ts(reload_rec) + 0.5]
             for group, what in ((full, "full handshakes"), (settled, "connections from 0.5 s after the reload on")):
