@@ -913,6 +913,9 @@ final class HTTPSession {
             let reusable = upstreamPersistent && !upstreamEnded && !upstreamHungUp && reading !== exchange
                 && toUpstream.isEmpty && responseInput.isEmpty
             if reading === exchange { discardRequestBody = true }
+            // Body bytes still queued for a connection that is not reused must never reach the
+            // next request's connection.
+            if !reusable { toUpstream = Outbox() }
             detachUpstream(reusable: reusable)
         }
         complete(exchange)
@@ -1030,7 +1033,8 @@ final class HTTPSession {
         case .respond(let answer):
             exchange.flag = answer.flag
             exchange.reason = answer.reason
-            exchange.local = localResponse(status: answer.status, body: answer.body, reason: answer.reason,
+            let body = answer.body.isEmpty ? Self.reasonPhrase(answer.status).lowercased() + ": " + answer.reason + "\n" : answer.body
+            exchange.local = localResponse(status: answer.status, body: body, reason: answer.reason,
                                            close: exchange.closeAfter, extraHeaders: answer.headers)
             discardRequestBody = true
         case .forward(let request):

@@ -345,6 +345,24 @@ private final class RoutedRig {
         #expect(!peerClosed(rig.application))
     }
 
+    @Test func aResponseBeforeTheWholeBodyDropsTheRestAndNothingReachesTheNextConnection() {
+        let rig = RoutedRig()
+        send(rig.application, "POST /upload HTTP/1.1\r\nHost: r\r\nContent-Length: 10\r\n\r\nabc")
+        rig.pump()
+        #expect(drain(rig.router.server(0)).hasSuffix("\r\n\r\nabc"))
+        // The server answers before the body is complete (a 413, say), keeping its connection.
+        send(rig.router.server(0), "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n")
+        rig.pump()
+        #expect(drain(rig.application).hasPrefix("HTTP/1.1 413 "))
+        #expect(rig.router.releases == [false], "a connection inside a request body is not reused")
+        send(rig.application, "defghijGET /next HTTP/1.1\r\nHost: r\r\n\r\n")
+        rig.pump()
+        #expect(rig.router.upstreams.count == 2)
+        #expect(drain(rig.router.server(1)) == "GET /next HTTP/1.1\r\nHost: r\r\nx-weft-attempt-count: 1\r\n\r\n",
+                "the rest of the first body went nowhere")
+        #expect(drain(rig.router.server(0)) == "")
+    }
+
     @Test func aClientThatClosesInsideItsRequestFailsTheConnection() {
         let rig = RoutedRig()
         send(rig.application, "POST /a HTTP/1.1\r\nHost: r\r\nContent-Length: 10\r\n\r\nabc")
