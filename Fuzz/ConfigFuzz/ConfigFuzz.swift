@@ -1,10 +1,13 @@
-// libFuzzer entry point for Configuration.load. Scripts/fuzz compiles this file together with
-// Sources/Config into one module (and links Yams built from source), so no import is needed.
+// libFuzzer entry point for Configuration.load and the admin API's traffic inputs. Scripts/fuzz
+// compiles this file together with Sources/Config into one module (and links Yams built from
+// source); Routing, whose model types the traffic documents use, is a module of its own.
 //
 // Loading arbitrary text must return or throw, never crash or hang, and what it returns must obey
 // the documented ranges; what it throws must carry positions a reader can use. The input is split
 // at the first 0xFF byte (never valid UTF-8, so never part of real text) into two sources, so
 // cross-source rules such as "at most one Sidecar" are exercised too.
+import Routing
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = UnsafeBufferPointer(start: data, count: size)
