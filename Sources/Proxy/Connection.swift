@@ -139,19 +139,6 @@ final class Connection {
     var decision: Decision?
     /// The L7 session of an HTTP/1 connection while it is not a tunnel.
     var http: HTTPSession?
-    /// A routed HTTP connection's router (nil for every other connection).
-    var router: ConnectionRouter?
-    /// The pooled upstream connection a routed session is using or waiting to be connected.
-    var lease: UpstreamConnection?
-    /// A routed session waits for a pool slot to this target (`maxConnections` reached).
-    var waitingForPool: UpstreamTarget?
-    /// A pool slot was freed for it: try acquiring again from the run queue.
-    var retryAcquire = false
-    /// An opaque connection balanced over a Service's endpoints: the balancer, the endpoint's
-    /// index and address (reported when the connect ends).
-    var balanced: (BalancerState, Int, SocketAddress)?
-    /// Where the proxy connects when that is not the original destination (a balanced endpoint).
-    var upstreamAddress: SocketAddress?
     /// Wall-clock time of the accept, for the access log (formatted when the line is written).
     let startWall: (seconds: Int, nanoseconds: Int)
     var startTime: String { Clock.timestamp(wall: startWall) }
@@ -180,6 +167,21 @@ final class Connection {
     var lingerStarted: UInt64 = 0
     /// What an HTTP session moved before it became a tunnel (or ended).
     var httpBytes: (fromClient: UInt64, toClient: UInt64) = (0, 0)
+
+    // Traffic management, after the fields every event touches (kept where they were).
+    /// A routed HTTP connection's router (nil for every other connection).
+    var router: ConnectionRouter?
+    /// The pooled upstream connection a routed session is using or waiting to be connected.
+    var lease: UpstreamConnection?
+    /// A routed session waits for a pool slot to this target (`maxConnections` reached).
+    var waitingForPool: UpstreamTarget?
+    /// A pool slot was freed for it: try acquiring again from the run queue.
+    var retryAcquire = false
+    /// An opaque connection balanced over a Service's endpoints: the balancer, the endpoint's
+    /// index and address (reported when the connect ends).
+    var balanced: (BalancerState, Int, SocketAddress)?
+    /// Where the proxy connects when that is not the original destination (a balanced endpoint).
+    var upstreamAddress: SocketAddress?
 
     /// `splice`, `copy`, `mixed` or `none`: how the bytes moved.
     var relayMode: String {
