@@ -15,22 +15,25 @@ got. Pod `ext` has no sidecar and backs no Service.
 The scenarios about one Service's endpoints (a killed endpoint, Peak EWMA) route `reviews` to
 `reviews-all` instead, whose EndpointSlice lists both v1 and v2.
 
-The first test needs nothing new (the backends, the documents `weft check` accepts, a sidecar that
-starts with them). Without traffic management the others fail fast with the reason: at their
-first request to the cluster IP ("the client sidecar does not route ..."), or when the proxy
-refuses a field it does not know yet (`retry`, `outboundTrafficPolicy`).
+The first test checks the setup alone (the backends, the documents `weft check` accepts, a
+sidecar that starts with them); a scenario whose sidecar does not route fails fast at its first
+request to the cluster IP ("the client sidecar does not route ..."). `MeshedTrafficManagement`
+puts sidecars on v1 and v2 as well, so the client's pooled upstream connections are mTLS.
 """
 
 import collections
+import json
+import os
 import time
 import unittest
 
 from trafficcase import (BACKEND_PORT, FEATURE, OUTLIER, RETRY, REVIEWS_URL, ROUTE_FILE, TrafficTestCase,
                          VERSIONS, canary_rules, destination_rule_yaml, documents_of, route_weights, route_yaml, rule,
                          sidecar_yaml, summarize)
-from weftcase import wait_until
-from mtlscase import MTLSTestCase
+import mesh as meshlib
 import pki
+from mtlscase import MTLSTestCase
+from weftcase import wait_until
 
 WEIGHTS_PATH = "/routes/default/reviews/weights"
 
@@ -311,6 +314,30 @@ class TrafficManagement(TrafficTestCase):
         self.assertEqual(served, {"v1": 100}, served)
         lines = {e["endpoint"]: e for e in self.endpoints() if e["service"].startswith("default/reviews-all")}
         self.assertEqual(lines["%s:8080" % self.pod("v2").ip4]["ready"], "0", lines)
+
+    def test_websocket_through_a_routed_service_becomes_a_tunnel(self):
+        # The upgrade is routed like any request; the pooled connection it went over becomes the
+        # tunnel's (it never returns to the pool), and the frames flow both ways.
+        self.backends["v1"].kill()
+        v1 = self.pod("v1")
+        log_path = self.mesh.log_path("v1-ws-backend.jsonl")
+        server = v1.spawn([meshlib.PYTHON, "-u", os.path.join(meshlib.APPS, "httpapps.py"), "record-server",
+                           "--port", str(BACKEND_PORT), "--log", log_path], "ws-backend")
+        v1.wait_listen(BACKEND_PORT, proc=server)
+        proxy = self.start_client(self.config_files(rules=[rule([("reviews-v1", None)])]))
+        res = self.pod("client").run([meshlib.PYTHON, "-u", os.path.join(meshlib.APPS, "httpapps.py"), "ws-client",
+                                      "--host", "10.96.0.10", "--port", "9080"], timeout=60)
+        results = [json.loads(line[len("RESULT "):]) for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+        self.assertTrue(results, "ws-client printed no result (exit %s): %s" % (res.returncode, res.stderr[-2000:]))
+        out = results[-1]
+        self.assertEqual(out["status"], 101, out)
+        self.assertTrue(out["ok"], out)
+        self.assertEqual(out["greeting"], "welcome", "the frame sent with the 101 arrives: %s" % out)
+        reqs = [r for r in proxy.request_records() if r.get("route") == "default/reviews"]
+        self.assertTrue(reqs and reqs[0].get("status") == "101" and reqs[0].get("service") == "default/reviews-v1", reqs)
+        rec = proxy.wait_records(lambda r: r.get("dst") == "10.96.0.10:9080")[0]
+        self.assertEqual(rec["end"], "closed", rec)
+        self.assertGreater(int(rec["sent"]), 70000, "the frames went through the tunnel: %s" % rec)
 
     def test_slow_endpoint_answers_504_after_the_request_timeout(self):
         self.start_backends({"v1": 2.0})

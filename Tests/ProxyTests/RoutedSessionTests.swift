@@ -363,6 +363,24 @@ private final class RoutedRig {
         #expect(drain(rig.router.server(0)) == "")
     }
 
+    @Test func anAcceptedUpgradeHandsTheRoutedConnectionToTheTunnel() {
+        let rig = RoutedRig()
+        send(rig.application, "GET /chat HTTP/1.1\r\nHost: r\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        rig.pump()
+        let forwarded = drain(rig.router.server(0))
+        #expect(forwarded.contains("Upgrade: websocket\r\n") && forwarded.contains("x-weft-attempt-count: 1\r\n"), "\(forwarded)")
+        send(rig.router.server(0), "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nframe")
+        var outcome = HTTPSession.Outcome.blocked
+        for _ in 0..<4 where outcome != .tunnel { outcome = rig.session.pumpResponses(budget: 16) }
+        #expect(outcome == .tunnel)
+        #expect(drain(rig.application).hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+        #expect(rig.router.outcomes == [.success] && rig.router.ended == 1, "the request is over; the connection is the tunnel's")
+        #expect(rig.router.releases.isEmpty, "never returned to the pool")
+        let leftovers = rig.session.takeTunnelLeftovers()
+        #expect(leftovers.toClient?.2 == 5, "the bytes behind the 101 go first through the tunnel")
+        if let (buffer, _, _) = leftovers.toClient { rig.buffers.release(buffer) }
+    }
+
     @Test func aClientThatClosesInsideItsRequestFailsTheConnection() {
         let rig = RoutedRig()
         send(rig.application, "POST /a HTTP/1.1\r\nHost: r\r\nContent-Length: 10\r\n\r\nabc")
