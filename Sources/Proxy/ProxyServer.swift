@@ -192,8 +192,24 @@ public final class ProxyServer {
                 ("health", SocketAddress(IPv6Address.any, port: config.healthPort)),
                 ("metrics", SocketAddress(IPv6Address.any, port: config.metricsPort)),
                 ("admin", SocketAddress(IPv4Address.loopback, port: Self.adminPort)),
-            ], writable: ["admin"]) { call in
-                if call.listener == "admin" { return traffic.handle(call) }
+            ], writable: ["admin"]) { [log] call in
+                if call.listener == "admin" {
+                    switch call.path {
+                    case "/ready":
+                        let readiness = Self.readiness(store: store, health: health)
+                        return readiness.isReady
+                            ? AdminResponse(status: 200, body: "ready\n")
+                            : AdminResponse(status: 503, body: readiness.problems.joined(separator: "\n") + "\n")
+                    case "/live":
+                        // The admin thread answering is the liveness signal (workers have no locks to
+                        // deadlock on; a crashed worker takes the process down).
+                        return AdminResponse(status: 200, body: "live\n")
+                    case "/logging":
+                        return Self.logging(call, log: log)
+                    default:
+                        return traffic.handle(call)
+                    }
+                }
                 let listener = call.listener
                 let path = call.path
                 switch (listener, path) {
@@ -220,6 +236,26 @@ public final class ProxyServer {
             throw ProxyStartError(description: "cannot start the admin thread: \(error)")
         }
         return server
+    }
+
+    /// `GET /logging`: the level; `POST /logging?level=L`: changes it at once, on every thread.
+    private static func logging(_ call: AdminCall, log: LogSink) -> AdminResponse {
+        let names = LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
+        switch call.method {
+        case "GET", "HEAD":
+            return AdminResponse(status: 200, body: "level: \(log.level.rawValue)\n")
+        case "POST":
+            let requested = call.query.split(separator: "&").first { $0.hasPrefix("level=") }.map { String($0.dropFirst(6)) }
+            guard let requested, let level = LogLevel(rawValue: requested) else {
+                return AdminResponse(status: 400, body: "POST /logging?level=L with L one of \(names)\n")
+            }
+            let previous = log.level
+            log.level = level
+            log.log(.notice, "log level changed", ["from": previous.rawValue, "to": level.rawValue])
+            return AdminResponse(status: 200, body: "level: \(level.rawValue) (was \(previous.rawValue))\n")
+        default:
+            return AdminResponse(status: 405, body: "GET or POST /logging?level=L\n")
+        }
     }
 
     private static func readiness(store: CredentialStore?, health: HealthState) -> Readiness {
