@@ -28,6 +28,19 @@ public struct TrafficSnapshotDocuments: Sendable, Equatable {
     }
 }
 
+extension TrafficSnapshotDocuments {
+    /// The same documents with every `origin` (file:line) cleared: what a comparison of two
+    /// readings of the same configuration, or a dump read back, should ignore.
+    public var withoutOrigins: TrafficSnapshotDocuments {
+        var copy = self
+        for index in copy.services.indices { copy.services[index].origin = "" }
+        for index in copy.endpointSlices.indices { copy.endpointSlices[index].origin = "" }
+        for index in copy.httpRoutes.indices { copy.httpRoutes[index].origin = "" }
+        for index in copy.destinationRules.indices { copy.destinationRules[index].origin = "" }
+        return copy
+    }
+}
+
 extension Configuration {
     /// The configuration's traffic documents: `services`, `endpointSlices`, `httpRoutes` and
     /// `destinationRules`.

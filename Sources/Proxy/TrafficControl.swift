@@ -169,16 +169,8 @@ final class TrafficControl: Sendable {
             return lines
         }
         // Where a document was read from (file:line) is not a change.
-        func withoutOrigins(_ documents: TrafficSnapshotDocuments) -> TrafficSnapshotDocuments {
-            var copy = documents
-            for index in copy.services.indices { copy.services[index].origin = "" }
-            for index in copy.endpointSlices.indices { copy.endpointSlices[index].origin = "" }
-            for index in copy.httpRoutes.indices { copy.httpRoutes[index].origin = "" }
-            for index in copy.destinationRules.indices { copy.destinationRules[index].origin = "" }
-            return copy
-        }
-        let old = withoutOrigins(old)
-        let new = withoutOrigins(new)
+        let old = old.withoutOrigins
+        let new = new.withoutOrigins
         var lines: [String] = []
         lines += diff("Service", old.services, new.services, key: { "\($0.namespace)/\($0.name)" })
         lines += diff("EndpointSlice", old.endpointSlices, new.endpointSlices, key: { "\($0.namespace)/\($0.name)" })

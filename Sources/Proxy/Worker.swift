@@ -732,7 +732,7 @@ final class Worker {
 
 extension Duration {
     /// Whole nanoseconds (saturating at UInt64.max; negative durations count as zero).
-    var nanoseconds: UInt64 {
+    public var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components
         guard seconds >= 0 else { return 0 }
         let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)

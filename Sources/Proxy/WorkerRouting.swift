@@ -222,11 +222,11 @@ extension Worker {
         // A backend without a healthy endpoint passes its share to the rule's others (so an
         // ejected canary does not fail its share of requests); its own reason is kept for the
         // answer when none has one.
+        // The set of backends tried is only built when the first one fails (not per request).
         var candidate = backendRef
-        var tried: Set<String> = []
+        var tried: Set<String>?
         var firstProblem: LocalAnswer?
         while true {
-            tried.insert(candidate.name)
             switch endpoint(of: candidate, routeName: routeName, head: head, connection: connection, now: now) {
             case .success(let choice):
                 let routed = forwardRequest(forwarded, choice: choice, rule: matched, routeName: routeName, now: now)
@@ -235,7 +235,8 @@ extension Worker {
             case .failure(let problem):
                 if firstProblem == nil { firstProblem = problem }
             }
-            guard let next = Self.weightedBackend(matched.backendRefs, excluding: tried, using: &traffic.rng) else { break }
+            tried = (tried ?? []).union([candidate.name])
+            guard let next = Self.weightedBackend(matched.backendRefs, excluding: tried!, using: &traffic.rng) else { break }
             candidate = next
         }
         return .respond(firstProblem!)

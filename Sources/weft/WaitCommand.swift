@@ -2,6 +2,7 @@ import ArgumentParser
 import Config
 import Glibc
 import LinuxSys
+import Proxy
 
 /// `weft wait [--timeout 60s] [--port 15021]`: blocks until the local sidecar says it is ready
 /// (`GET /healthz/ready` on the health port answers 200), for a postStart hook that holds the
@@ -27,7 +28,7 @@ struct WaitCommand: ParsableCommand {
         } catch {
             fail("wait", .usage, "--timeout \(timeout): \(error)")
         }
-        let deadline = Clock.monotonicNanoseconds() &+ limit.nanosecondsSaturating
+        let deadline = Clock.monotonicNanoseconds() &+ limit.nanoseconds
         var last = "no answer yet"
         while true {
             switch Self.probe(port: port) {
@@ -85,15 +86,5 @@ struct WaitCommand: ParsableCommand {
         let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
         let reason = body.split(separator: "\n").joined(separator: "; ")
         return .notReady("\(status)\(reason.isEmpty ? "" : ": " + reason)")
-    }
-}
-
-extension Duration {
-    /// Whole nanoseconds, saturating (negative counts as zero).
-    fileprivate var nanosecondsSaturating: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : whole &+ UInt64(attoseconds / 1_000_000_000)
     }
 }

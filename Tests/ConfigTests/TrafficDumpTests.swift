@@ -155,16 +155,6 @@ private let richExample = """
 
     """
 
-/// `documents` with every origin cleared, which is all a round trip may change.
-private func withoutOrigins(_ documents: TrafficSnapshotDocuments) -> TrafficSnapshotDocuments {
-    var documents = documents
-    for index in documents.services.indices { documents.services[index].origin = "" }
-    for index in documents.endpointSlices.indices { documents.endpointSlices[index].origin = "" }
-    for index in documents.httpRoutes.indices { documents.httpRoutes[index].origin = "" }
-    for index in documents.destinationRules.indices { documents.destinationRules[index].origin = "" }
-    return documents
-}
-
 /// A Service `s` and a slice of it with one endpoint in `zone`, whose text any string can be.
 private func zoned(_ zone: String) -> TrafficSnapshotDocuments {
     TrafficSnapshotDocuments(
@@ -185,7 +175,7 @@ struct TrafficDumpTests {
         #expect(documents.services.count == 5 && documents.endpointSlices.count == 3 && documents.httpRoutes.count == 2 && documents.destinationRules.count == 3)
         let yaml = TrafficDump.yaml(documents)
         let again = try Configuration.loadTraffic(text: yaml, origin: "dump")
-        #expect(withoutOrigins(again) == withoutOrigins(documents))
+        #expect(again.withoutOrigins == documents.withoutOrigins)
         #expect(again.services[0].origin == "dump:1:1")
         // Writing what was read back gives the same text.
         #expect(TrafficDump.yaml(again) == yaml)
@@ -205,7 +195,7 @@ struct TrafficDumpTests {
         // Each document, as compact JSON, is a YAML flow mapping that reads back the same.
         let text = items.map { $0.compact }.joined(separator: "\n---\n")
         let again = try Configuration.loadTraffic(text: text, origin: "json")
-        #expect(withoutOrigins(again) == withoutOrigins(documents))
+        #expect(again.withoutOrigins == documents.withoutOrigins)
     }
 
     @Test("strings YAML would read as something else are quoted", arguments: [
