@@ -47,6 +47,12 @@ public struct SidecarConfig: Sendable, Equatable {
     public var idleTimeout: Duration
     /// How long open connections may finish after a shutdown signal; zero closes them at once.
     public var drainTimeout: Duration
+    /// How long the inbound listener keeps accepting after a shutdown signal
+    /// (`spec.timeouts.drainDuration`, Istio's terminationDrainDuration): peers that have not yet
+    /// seen this endpoint leave their load balancing still reach it, and HTTP responses carry
+    /// `Connection: close` meanwhile. The proxy exits once this has passed and no connection is
+    /// left, or when `drainTimeout` passes. At most `drainTimeout`.
+    public var drainDuration: Duration
     /// How long a TLS handshake, either side, may take before the connection is closed.
     public var tlsHandshakeTimeout: Duration
     /// How long protocol detection waits for a connection's first bytes (`spec.detection.timeout`)
@@ -97,6 +103,7 @@ public struct SidecarConfig: Sendable, Equatable {
         connectTimeout: Duration = .seconds(5),
         idleTimeout: Duration = .seconds(3600),
         drainTimeout: Duration = .seconds(30),
+        drainDuration: Duration = .seconds(5),
         tlsHandshakeTimeout: Duration = .seconds(10),
         detectionTimeout: Duration = .milliseconds(300),
         opaquePorts: PortSet = SidecarConfig.defaultOpaquePorts,
@@ -121,6 +128,7 @@ public struct SidecarConfig: Sendable, Equatable {
         self.connectTimeout = connectTimeout
         self.idleTimeout = idleTimeout
         self.drainTimeout = drainTimeout
+        self.drainDuration = drainDuration
         self.tlsHandshakeTimeout = tlsHandshakeTimeout
         self.detectionTimeout = detectionTimeout
         self.opaquePorts = opaquePorts
@@ -259,7 +267,7 @@ enum SidecarDocument: DocumentKind {
             readPorts(fields, into: &sidecar, reader: &reader)
         }
         if let timeouts = spec["timeouts"],
-           let fields = reader.mapping(timeouts.value, path: timeouts.path, known: ["connect", "idle", "drain"]) {
+           let fields = reader.mapping(timeouts.value, path: timeouts.path, known: ["connect", "idle", "drain", "drainDuration"]) {
             if let field = fields["connect"], let value = reader.duration(field, zeroAllowed: false) {
                 sidecar.connectTimeout = value
             }
@@ -268,6 +276,17 @@ enum SidecarDocument: DocumentKind {
             }
             if let field = fields["drain"], let value = reader.duration(field, zeroAllowed: true) {
                 sidecar.drainTimeout = value
+            }
+            if let field = fields["drainDuration"], let value = reader.duration(field, zeroAllowed: true) {
+                sidecar.drainDuration = value
+            }
+            if sidecar.drainDuration > sidecar.drainTimeout {
+                if let field = fields["drainDuration"] {
+                    reader.report("`\(field.path)` is \(formatDuration(sidecar.drainDuration)), longer than `spec.timeouts.drain` (\(formatDuration(sidecar.drainTimeout))), which ends every drain; make it at most \(formatDuration(sidecar.drainTimeout))", at: field.value)
+                } else {
+                    // Only the deadline was set: the listener stays open for all of it, no longer.
+                    sidecar.drainDuration = sidecar.drainTimeout
+                }
             }
         }
         if let relay = spec["relay"],

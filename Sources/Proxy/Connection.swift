@@ -182,6 +182,10 @@ final class Connection {
     var balanced: (BalancerState, Int, SocketAddress)?
     /// Where the proxy connects when that is not the original destination (a balanced endpoint).
     var upstreamAddress: SocketAddress?
+    /// Istio metrics: the Service of a balanced TCP connection, and whether the connection's
+    /// opening was counted (`istio_tcp_connections_opened_total`).
+    var metricService: ServiceLabels?
+    var tcpMetricsOpened = false
 
     /// `splice`, `copy`, `mixed` or `none`: how the bytes moved.
     var relayMode: String {

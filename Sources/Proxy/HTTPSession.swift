@@ -300,6 +300,39 @@ final class HTTPSession {
             + "input \(requestInput.end - requestInput.start)/\(responseInput.end - responseInput.start) bytes"
     }
 
+    /// The proxy is draining: the response to the request in progress (or the last one read)
+    /// carries `Connection: close` unless its head already went out, and no request after it is
+    /// read (RFC 9112 §9.6). An idle connection is left to `closeIfIdle`.
+    private(set) var draining = false
+
+    /// Starts draining this connection (see `draining`).
+    func beginDrain() {
+        guard !draining else { return }
+        draining = true
+        if let reading {
+            reading.closeAfter = true
+        } else if let last = exchanges.last {
+            last.closeAfter = true
+            requestsDone = true
+        }
+    }
+
+    /// Whether nothing is in progress: no request being read or answered, no byte of a next one.
+    var isIdle: Bool {
+        exchanges.isEmpty && reading == nil && requestInput.isEmpty && !requestEventPending && requestHeadStartedAt == 0
+            && !closing && !tunnelAgreed
+    }
+
+    /// Closes an idle keep-alive connection the way a server does (FIN, then the lingering read
+    /// of whatever the client still sends); the next `pumpResponses` does it. False when the
+    /// connection is not idle.
+    func closeIfIdle() -> Bool {
+        guard isIdle else { return false }
+        requestsDone = true
+        closing = true
+        return true
+    }
+
     /// Pipelined requests read ahead of their responses, at most.
     static let maximumInFlight = 32
     /// How long a request head may take from its first byte to its end (nginx's
@@ -551,7 +584,7 @@ final class HTTPSession {
         reading = framing == .none ? nil : exchange
         requestFraming = framing
         discardRequestBody = false
-        if !exchange.requestPersistent { exchange.closeAfter = true }
+        if !exchange.requestPersistent || draining { exchange.closeAfter = true }
         if reading == nil, exchange.closeAfter { requestsDone = true }
 
         if let authorize {

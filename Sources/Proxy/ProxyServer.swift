@@ -34,33 +34,59 @@ public final class ProxyServer {
         self.watch = watch
     }
 
-    /// Starts everything and blocks until the proxy has drained after SIGTERM/SIGINT (or was told
-    /// to stop twice). Throws only when it cannot start (a port in use, unloadable certificates).
+    /// Starts everything and blocks until the proxy has drained after SIGTERM/SIGINT or
+    /// `POST /drain` (or was told to stop at once: a second signal, `POST /quitquitquit`).
+    /// Throws only when it cannot start (a port in use, a thread that cannot be created).
     public func run() throws(ProxyStartError) {
         ProcessInfo.ignoreBrokenPipeSignal()
         let descriptorLimit = ProcessInfo.raiseDescriptorLimit()
         // Block before spawning: every thread inherits the mask and the main thread collects signals.
         TerminationSignals.block()
 
-        let health = HealthState()
+        let health = HealthState(needsCredentials: config.identity != nil)
         let policyNames = configuration.authorizer.policyNames
-        let store = try startCredentials(health)
-        defer { store?.stop() }
-
         let workerCount = config.workers > 0 ? config.workers : ProcessInfo.processorCount()
+        // Listeners first: from here connections the interception redirects wait in the backlog
+        // rather than being refused, even while the certificate is still awaited.
+        var listenerSets: [[Listener]] = []
+        for _ in 0..<workerCount { listenerSets.append(try makeListeners()) }
+        let counters = (0..<workerCount).map { _ in CounterBlock(count: Stat.count) }
+        let policyCounters = (0..<workerCount).map { _ in CounterBlock(count: Stat.policySlotCount(policyCount: policyNames.count)) }
+        let log = self.log
+        let istioTables = (0..<workerCount).map { index in
+            IstioSeriesTable {
+                log.warning("metric series limit reached", [
+                    "worker": "\(index)", "limit": "\(IstioSeriesTable.maximumSeries)",
+                    "effect": "further label sets are counted in the series labelled overflow",
+                ])
+            }
+        }
+
         let trafficStore = TrafficStore(configuration.traffic)
         let board = EndpointStatusBoard()
         let control = TrafficControl(store: trafficStore, board: board, log: log, startup: configuration)
+        let admin = try startAdmin(counters: counters, policyCounters: policyCounters, policyNames: policyNames,
+                                   istio: istioTables, health: health, traffic: control)
+        defer { admin.stop() }
+
+        let store: CredentialStore?
+        switch startCredentials(health) {
+        case .none: store = nil
+        case .loaded(let loaded): store = loaded
+        case .stopped(let why):
+            log.info("exiting", ["reason": "\(why) before the workload certificate could be loaded"])
+            return
+        }
+        defer { store?.stop() }
+
         let seed = Clock.monotonicNanoseconds() ^ UInt64(UInt32(bitPattern: ProcessInfo.processID)) << 32
         var workers: [Worker] = []
-        for index in 0..<workerCount {
-            let listeners = try makeListeners()
+        for (index, listeners) in listenerSets.enumerated() {
             let security = store.map { WorkerSecurity(store: $0, inbound: configuration.inboundMTLS, config: config) }
             do {
                 workers.append(try Worker(
                     index: index, configuration: configuration, listeners: listeners, log: log, accessLog: AccessLog(enabled: config.accessLog),
-                    counters: CounterBlock(count: Stat.count),
-                    policyCounters: CounterBlock(count: Stat.policySlotCount(policyCount: policyNames.count)), security: security,
+                    counters: counters[index], policyCounters: policyCounters[index], istio: istioTables[index], security: security,
                     traffic: WorkerTraffic(store: trafficStore, board: board, seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
                 ))
             } catch {
@@ -72,9 +98,6 @@ public final class ProxyServer {
             ])
         }
 
-        let admin = try startAdmin(counters: workers.map(\.counters), policyCounters: workers.map(\.policyCounters),
-                                   policyNames: policyNames, store: store, health: health, traffic: control)
-        defer { admin.stop() }
         let watcher = watch.flatMap { ConfigWatcher.start(directory: $0.directory, control: control, log: log, reload: $0.reload) }
         defer {
             if let (watcher, thread) = watcher {
@@ -92,6 +115,7 @@ public final class ProxyServer {
                 throw ProxyStartError(description: "cannot start worker thread: \(error)")
             }
         }
+        health.started.store(true, ordering: .releasing)
         log.info("ready", [
             "workers": "\(workerCount)", "pid": "\(ProcessInfo.processID)", "uid": "\(ProcessInfo.userID)",
             "nofile": "\(descriptorLimit)",
@@ -100,92 +124,184 @@ public final class ProxyServer {
             "outbound_traffic": config.outboundTrafficMode.rawValue, "admin": "127.0.0.1:\(Self.adminPort)",
         ])
 
-        let signal = waitForTermination()
+        let stop = waitForStop(health)
         health.draining.store(true, ordering: .relaxed)
-        log.info("draining", ["signal": TerminationSignals.name(signal), "timeout": formatDuration(config.drainTimeout)])
-        for worker in workers {
-            worker.control.drainRequested.store(true, ordering: .relaxed)
-            worker.loop.wake()
-        }
-        let deadline = Clock.monotonicNanoseconds() &+ config.drainTimeout.nanoseconds
-        while !workers.allSatisfy({ $0.control.finished.load(ordering: .relaxed) }) {
-            let now = Clock.monotonicNanoseconds()
-            let remaining = deadline > now ? Int((deadline - now) / 1_000_000) : 0
-            // A second signal during the drain means "now".
-            if remaining == 0 || TerminationSignals.wait(timeoutMilliseconds: min(remaining, 50)) != nil {
-                for worker in workers {
-                    worker.control.terminateRequested.store(true, ordering: .relaxed)
-                    worker.loop.wake()
-                }
-                break
-            }
-        }
+        drain(workers, after: stop, health: health)
         for thread in threads { thread.join() }
         log.info("exiting", [:])
     }
 
-    private func waitForTermination() -> Int32 {
+    /// What ended the serving phase.
+    private enum StopRequest {
+        case signal(Int32)
+        /// `POST /drain`.
+        case drain
+        /// `POST /quitquitquit`: no drain.
+        case quit
+
+        var description: String {
+            switch self {
+            case .signal(let signal): return TerminationSignals.name(signal)
+            case .drain: return "POST /drain"
+            case .quit: return "POST /quitquitquit"
+            }
+        }
+    }
+
+    /// Waits for a termination signal or an admin request to stop (the admin thread sets a flag;
+    /// five looks a second cost nothing next to the traffic).
+    private func waitForStop(_ health: HealthState, timeoutMilliseconds: Int? = nil) -> StopRequest? {
+        var waited = 0
+        while timeoutMilliseconds.map({ waited < $0 }) ?? true {
+            let slice = min(200, timeoutMilliseconds.map { $0 - waited } ?? 200)
+            if let signal = TerminationSignals.wait(timeoutMilliseconds: slice) { return .signal(signal) }
+            waited += slice
+            switch health.stopRequest.load(ordering: .acquiring) {
+            case HealthState.drainRequest: return .drain
+            case HealthState.quitRequest: return .quit
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    private func waitForStop(_ health: HealthState) -> StopRequest {
         while true {
-            if let signal = TerminationSignals.wait(timeoutMilliseconds: 1000) { return signal }
+            if let stop = waitForStop(health, timeoutMilliseconds: 1000) { return stop }
+        }
+    }
+
+    /// The drain (Istio's and Envoy's): readiness already says 503; for `drainDuration` every
+    /// listener keeps accepting and inbound HTTP responses carry `Connection: close`; then the
+    /// inbound listener closes with the idle inbound connections, and the process ends when the
+    /// last connection has (outbound keeps working until then), or when `drainTimeout` passes
+    /// (the rest are reset). A second signal or `/quitquitquit` ends it at once.
+    private func drain(_ workers: [Worker], after stop: StopRequest, health: HealthState) {
+        let start = Clock.monotonicNanoseconds()
+        let inboundAt = start &+ config.drainDuration.nanoseconds
+        let deadline = start &+ config.drainTimeout.nanoseconds
+        func tell(_ raise: (WorkerControl) -> Void) {
+            for worker in workers {
+                raise(worker.control)
+                worker.loop.wake()
+            }
+        }
+        if case .quit = stop {
+            log.info("quitting", ["reason": stop.description])
+            tell { $0.terminateRequested.store(true, ordering: .relaxed) }
+            return
+        }
+        log.info("draining", [
+            "reason": stop.description, "drain_duration": formatDuration(config.drainDuration),
+            "timeout": formatDuration(config.drainTimeout),
+        ])
+        tell { $0.drainRequested.store(true, ordering: .relaxed) }
+        var inboundStopped = false
+        while !workers.allSatisfy({ $0.control.finished.load(ordering: .relaxed) }) {
+            let now = Clock.monotonicNanoseconds()
+            if !inboundStopped, now >= inboundAt {
+                inboundStopped = true
+                tell { $0.stopInboundRequested.store(true, ordering: .relaxed) }
+            }
+            let again = now >= deadline ? nil : waitForStop(health, timeoutMilliseconds: 50)
+            let requestedNow: Bool
+            switch again {
+            case .signal?, .quit?: requestedNow = true
+            default: requestedNow = false
+            }
+            if now >= deadline || requestedNow {
+                let live = workers.reduce(0) { $0 + Stat.activeConnections(in: $1.counters) }
+                log.info("drain ended", ["reason": now >= deadline ? "drain timeout" : again!.description, "connections_reset": "\(live)"])
+                tell { $0.terminateRequested.store(true, ordering: .relaxed) }
+                return
+            }
+            if case .drain? = again {
+                // Already draining; cleared so the next look waits again (a quit stays).
+                _ = health.stopRequest.compareExchange(expected: HealthState.drainRequest, desired: 0, ordering: .relaxed)
+            }
         }
     }
 
     // MARK: - Credentials
 
-    /// Loads the workload certificate (when the Sidecar names one) and watches its files. A
-    /// sidecar configured for mTLS does not start without valid credentials: it would refuse every
-    /// mesh connection.
-    private func startCredentials(_ health: HealthState) throws(ProxyStartError) -> CredentialStore? {
+    private enum CredentialsOutcome {
+        /// The Sidecar has no identity: no mTLS.
+        case none
+        case loaded(CredentialStore)
+        /// Told to stop while the certificate was awaited.
+        case stopped(String)
+    }
+
+    /// Loads the workload certificate (when the Sidecar names one) and watches its files. Until
+    /// the files load the proxy is not ready (503 with the reason) and serves no traffic — a
+    /// sidecar without its certificate would refuse every mesh connection — and it retries every
+    /// quarter second, as a certificate issued after start (an agent, a CSI driver) arrives.
+    private func startCredentials(_ health: HealthState) -> CredentialsOutcome {
         guard let identity = config.identity else {
             if !configuration.inboundMTLS.portModes.isEmpty || configuration.inboundMTLS.defaultMode == .strict {
                 log.warning("PeerAuthentication ignored", ["reason": "spec.identity is not set, so this sidecar has no certificate and speaks no mTLS"])
             }
-            return nil
+            return .none
         }
         let files = TLSIdentityFiles(certificateChain: identity.certificateChain, privateKey: identity.privateKey, trustBundle: identity.trustBundle)
         let log = self.log
-        let store: CredentialStore
-        do {
-            store = try CredentialStore.start(files: files, trustDomain: identity.trustDomain) { event in
-                switch event {
-                case .reloaded(let credentials, let generation):
-                    health.reloads.add(1, ordering: .relaxed)
-                    health.clearProblem()
-                    log.info("credentials reloaded", [
-                        "identity": credentials.identity.description, "serial": credentials.serial,
-                        "not_after": Clock.timestamp(seconds: credentials.notAfter), "generation": "\(generation)",
-                    ])
-                case .reloadFailed(let error):
-                    health.failedReloads.add(1, ordering: .relaxed)
-                    health.setProblem("the certificate files do not load (\(error)); new handshakes keep the previous certificate")
-                    log.error("credentials reload failed", ["reason": error.description])
-                case .invalidCredentialsInUse(let credentials):
-                    log.error("credentials in use are not valid now", [
-                        "serial": credentials.serial, "not_before": Clock.timestamp(seconds: credentials.notBefore),
-                        "not_after": Clock.timestamp(seconds: credentials.notAfter),
-                    ])
+        var lastFailure: String?
+        var store: CredentialStore?
+        while store == nil {
+            do {
+                store = try CredentialStore.start(files: files, trustDomain: identity.trustDomain) { event in
+                    switch event {
+                    case .reloaded(let credentials, let generation):
+                        health.reloads.add(1, ordering: .relaxed)
+                        health.clearProblem()
+                        log.info("credentials reloaded", [
+                            "identity": credentials.identity.description, "serial": credentials.serial,
+                            "not_after": Clock.timestamp(seconds: credentials.notAfter), "generation": "\(generation)",
+                        ])
+                    case .reloadFailed(let error):
+                        health.failedReloads.add(1, ordering: .relaxed)
+                        health.setProblem("the certificate files do not load (\(error)); new handshakes keep the previous certificate")
+                        log.error("credentials reload failed", ["reason": error.description])
+                    case .invalidCredentialsInUse(let credentials):
+                        log.error("credentials in use are not valid now", [
+                            "serial": credentials.serial, "not_before": Clock.timestamp(seconds: credentials.notBefore),
+                            "not_after": Clock.timestamp(seconds: credentials.notAfter),
+                        ])
+                    }
+                }
+            } catch {
+                let reason = "\(error)"
+                health.setCredentialsProblem("waiting for the workload certificate: \(reason)")
+                if reason != lastFailure {
+                    lastFailure = reason
+                    log.error("cannot load the workload certificate; not ready until it loads", ["reason": reason])
+                }
+                if let stop = waitForStop(health, timeoutMilliseconds: 250) {
+                    if case .drain = stop { health.draining.store(true, ordering: .relaxed) }
+                    return .stopped(stop.description)
                 }
             }
-        } catch {
-            throw ProxyStartError(description: "cannot load the workload certificate: \(error)")
         }
-        let current = store.current
+        let loaded = store!
+        health.setCredentials(loaded)
+        let current = loaded.current
         log.info("credentials loaded", [
             "identity": current.identity.description, "serial": current.serial,
             "not_after": Clock.timestamp(seconds: current.notAfter), "trust_anchors": "\(current.trustAnchorCount)",
             "mesh_cidrs": config.mesh.cidrs.map(\.description).joined(separator: ","),
             "ktls": KernelTLS.probe().description,
         ])
-        return store
+        return .loaded(loaded)
     }
 
     // MARK: - Admin
 
     /// Serves readiness on the health port and Prometheus metrics on the metrics port.
     private func startAdmin(
-        counters: [CounterBlock], policyCounters: [CounterBlock], policyNames: [String], store: CredentialStore?, health: HealthState,
+        counters: [CounterBlock], policyCounters: [CounterBlock], policyNames: [String], istio: [IstioSeriesTable], health: HealthState,
         traffic: TrafficControl
     ) throws(ProxyStartError) -> AdminServer {
+        let config = self.config
         let server: AdminServer
         do {
             server = try AdminServer(listen: [
@@ -193,6 +309,7 @@ public final class ProxyServer {
                 ("metrics", SocketAddress(IPv6Address.any, port: config.metricsPort)),
                 ("admin", SocketAddress(IPv4Address.loopback, port: Self.adminPort)),
             ], writable: ["admin"]) { [log] call in
+                let store = health.credentials
                 if call.listener == "admin" {
                     switch call.path {
                     case "/ready":
@@ -206,6 +323,8 @@ public final class ProxyServer {
                         return AdminResponse(status: 200, body: "live\n")
                     case "/logging":
                         return Self.logging(call, log: log)
+                    case "/drain", "/quitquitquit":
+                        return Self.stop(call, health: health, log: log)
                     default:
                         return traffic.handle(call)
                     }
@@ -221,7 +340,9 @@ public final class ProxyServer {
                 case ("metrics", "/stats/prometheus"), ("metrics", "/metrics"):
                     let text = MetricsRenderer(blocks: counters).render(
                         extra: [MetricsRenderer.policyFamily(blocks: policyCounters, policyNames: policyNames)]
-                            + Self.credentialMetrics(store: store, health: health) + traffic.metricFamilies())
+                            + Self.credentialMetrics(store: store, health: health) + traffic.metricFamilies()
+                            + IstioMetricsRenderer(tables: istio, workload: IstioWorkload(
+                                name: config.name, namespace: config.namespace, labels: config.labels, principal: store?.current.identity)).families())
                     return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text)
                 default:
                     return nil
@@ -258,9 +379,25 @@ public final class ProxyServer {
         }
     }
 
+    /// `POST /drain`: the drain SIGTERM starts; `POST /quitquitquit`: exit now (a Job's
+    /// application is done). The main thread acts within a fifth of a second.
+    private static func stop(_ call: AdminCall, health: HealthState, log: LogSink) -> AdminResponse {
+        guard call.method == "POST" else { return AdminResponse(status: 405, body: "POST \(call.path)\n") }
+        let quit = call.path == "/quitquitquit"
+        let previous = health.requestStop(quit ? HealthState.quitRequest : HealthState.drainRequest)
+        log.info(quit ? "quit requested" : "drain requested", ["source": "admin"])
+        if quit { return AdminResponse(status: 200, body: "exiting\n") }
+        return AdminResponse(status: 200, body: previous == 0 && !health.draining.load(ordering: .relaxed) ? "draining\n" : "already draining\n")
+    }
+
     private static func readiness(store: CredentialStore?, health: HealthState) -> Readiness {
         var problems: [String] = []
         if health.draining.load(ordering: .relaxed) { problems.append("draining: the proxy is shutting down") }
+        if let problem = health.credentialsProblem() {
+            problems.append(problem)
+        } else if !health.started.load(ordering: .acquiring) {
+            problems.append("starting: the workers are not running yet")
+        }
         if let store {
             let current = store.current
             if !current.isValidNow {
@@ -338,11 +475,47 @@ public final class ProxyServer {
 /// thread (writer), the main thread (draining) and the admin thread (reader). Off the data path.
 final class HealthState: Sendable {
     let draining = Atomic<Bool>(false)
+    /// The workers run (set once, after they were spawned).
+    let started = Atomic<Bool>(false)
     let reloads = Atomic<UInt64>(0)
     let failedReloads = Atomic<UInt64>(0)
+    /// What the admin API asked the main thread to do: 0 nothing, `drainRequest`, `quitRequest`.
+    let stopRequest = Atomic<Int>(0)
+    static let drainRequest = 1
+    static let quitRequest = 2
     private let lastProblem = Mutex<String?>(nil)
+    /// Why there are no credentials yet (the Sidecar names an identity whose files do not load).
+    private let missingCredentials: Mutex<String?>
+    private let store = Mutex<CredentialStore?>(nil)
+
+    init(needsCredentials: Bool = false) {
+        missingCredentials = Mutex(needsCredentials ? "waiting for the workload certificate" : nil)
+    }
 
     func setProblem(_ problem: String) { lastProblem.withLock { $0 = problem } }
     func clearProblem() { lastProblem.withLock { $0 = nil } }
     func problem() -> String? { lastProblem.withLock { $0 } }
+
+    func setCredentialsProblem(_ problem: String) { missingCredentials.withLock { $0 = problem } }
+    func credentialsProblem() -> String? { missingCredentials.withLock { $0 } }
+
+    /// The credentials loaded: readiness and the certificate metrics read them from here.
+    func setCredentials(_ loaded: CredentialStore) {
+        store.withLock { $0 = loaded }
+        missingCredentials.withLock { $0 = nil }
+    }
+
+    var credentials: CredentialStore? { store.withLock { $0 } }
+
+    /// Records a stop request; a quit overrides a drain, never the other way round. Returns the
+    /// request that was there before.
+    func requestStop(_ request: Int) -> Int {
+        var previous = stopRequest.load(ordering: .relaxed)
+        while previous < request {
+            let (exchanged, original) = stopRequest.compareExchange(expected: previous, desired: request, ordering: .acquiringAndReleasing)
+            if exchanged { return original }
+            previous = original
+        }
+        return previous
+    }
 }

@@ -47,7 +47,12 @@ final class BalancerState: RetryBudgetOwner {
         return made
     }
 
-    init(picker: EndpointPicker, policy: DestinationRule.TrafficPolicy?, version: Int, serviceName: String, port: UInt16) {
+    /// The Service as Istio's metric labels name it.
+    let serviceLabels: ServiceLabels
+
+    init(picker: EndpointPicker, policy: DestinationRule.TrafficPolicy?, version: Int, serviceName: String, port: UInt16,
+         serviceLabels: ServiceLabels = .unknown) {
+        self.serviceLabels = serviceLabels
         self.picker = picker
         self.policy = policy
         self.version = version
@@ -124,6 +129,8 @@ final class RoutedRequest {
     let budgetOwner: any RetryBudgetOwner
     /// For the access log: the backend Service (`namespace/name`) and the route that chose it.
     private(set) var serviceName: String?
+    /// The Service it went to, as metric labels (nil: passed through to its destination).
+    var serviceLabels: ServiceLabels? { balancer?.serviceLabels }
     /// Moves the request to another backend's balancer (a retry that changes backends).
     func switchBalancer(to balancer: BalancerState) {
         self.balancer = balancer

@@ -53,6 +53,18 @@ enum Stat {
 }
 
 extension Stat {
+    /// Connections a worker holds now (accepted and not yet ended), read from its counters: safe
+    /// from any thread.
+    static func activeConnections(in block: CounterBlock, direction: TrafficDirection? = nil) -> UInt64 {
+        var opened: UInt64 = 0
+        var closed: UInt64 = 0
+        for candidate in directions where direction == nil || candidate == direction {
+            opened &+= block.load(Stat.opened(candidate))
+            for end in ends { closed &+= block.load(Stat.closed(candidate, end)) }
+        }
+        return opened >= closed ? opened - closed : 0
+    }
+
     /// Policy decisions are counted per deciding policy, allow and deny apart: slots
     /// `2 × policy index (+1 for deny)`, then the same for the three decisions no policy makes
     /// (default allow, default deny, malformed path).
@@ -173,21 +185,43 @@ struct MetricFamily {
     let type: String
     /// Label pairs in the order they are written, and the value.
     let samples: [(labels: [(String, String)], value: UInt64)]
+    /// For a histogram: its series (`_bucket`, `_sum`, `_count`).
+    let histograms: [HistogramSample]
 
     init(name: String, help: String, type: String, samples: [(labels: [(String, String)], value: UInt64)]) {
         self.name = name
         self.help = help
         self.type = type
         self.samples = samples
+        histograms = []
+    }
+
+    init(name: String, help: String, histograms: [HistogramSample]) {
+        self.name = name
+        self.help = help
+        type = "histogram"
+        samples = []
+        self.histograms = histograms
     }
 
     var text: String {
         var text = "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         for sample in samples {
-            let labels = sample.labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",")
-            text += labels.isEmpty ? "\(name) \(sample.value)\n" : "\(name){\(labels)} \(sample.value)\n"
+            text += line(name, sample.labels, String(sample.value))
+        }
+        for histogram in histograms {
+            for (bound, count) in histogram.buckets {
+                text += line(name + "_bucket", histogram.labels + [("le", bound)], String(count))
+            }
+            text += line(name + "_sum", histogram.labels, histogram.sum)
+            text += line(name + "_count", histogram.labels, String(histogram.count))
         }
         return text
+    }
+
+    private func line(_ name: String, _ labels: [(String, String)], _ value: String) -> String {
+        let labels = labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",")
+        return labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
     }
 
     /// Label values escape backslash, double quote and newline (the exposition format's rules).
@@ -203,4 +237,13 @@ struct MetricFamily {
         }
         return escaped
     }
+}
+
+/// One series of a histogram: cumulative bucket counts by upper bound (`+Inf` last), the sum of
+/// the observed values (formatted) and their count.
+struct HistogramSample {
+    let labels: [(String, String)]
+    let buckets: [(bound: String, count: UInt64)]
+    let sum: String
+    let count: UInt64
 }

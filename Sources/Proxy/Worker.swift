@@ -21,7 +21,11 @@ struct Listener {
 /// Requests from the main thread to a worker. Written by the main thread, read by the worker after
 /// a wakeup; relaxed ordering is enough because the eventfd write/read pair orders them.
 final class WorkerControl: Sendable {
+    /// Drain: inbound HTTP responses carry `Connection: close`; listeners stay open.
     let drainRequested = Atomic<Bool>(false)
+    /// The drain duration passed: stop accepting inbound connections, close idle inbound
+    /// keep-alive connections, and finish once no connection is left.
+    let stopInboundRequested = Atomic<Bool>(false)
     let terminateRequested = Atomic<Bool>(false)
     let finished = Atomic<Bool>(false)
 }
@@ -45,6 +49,8 @@ final class Worker {
     let authorizer: Authorizer
     /// Allow/deny decisions per policy (see `Stat.policySlot`); only this worker writes them.
     let policyCounters: CounterBlock
+    /// Istio's standard metrics, by label set; only this worker writes them.
+    let istio: IstioSeriesTable
     let accessLog: AccessLog
     /// First bytes of a connection are peeked into this, never consumed: whatever they turn out
     /// to be, they are still in the socket for the relay.
@@ -66,6 +72,8 @@ final class Worker {
     /// cycle under sustained pressure logs two lines, not ten a second.
     private var underPressure = false
     private(set) var draining = false
+    /// The inbound listener is closed (drain, after the drain duration).
+    private var inboundStopped = false
 
     let connectTimeout: UInt64
     let idleTimeout: UInt64
@@ -81,8 +89,9 @@ final class Worker {
 
     init(
         index: Int, configuration: Configuration, listeners: [Listener], log: LogSink, accessLog: AccessLog,
-        counters: CounterBlock, policyCounters: CounterBlock, security: WorkerSecurity?, traffic: WorkerTraffic
+        counters: CounterBlock, policyCounters: CounterBlock, istio: IstioSeriesTable, security: WorkerSecurity?, traffic: WorkerTraffic
     ) throws(SyscallError) {
+        self.istio = istio
         self.index = index
         self.traffic = traffic
         self.config = configuration.sidecar
@@ -128,7 +137,8 @@ final class Worker {
                 break
             }
             if !draining, control.drainRequested.load(ordering: .relaxed) { beginDrain() }
-            if draining, liveConnections == 0 { break }
+            if draining, !inboundStopped, control.stopInboundRequested.load(ordering: .relaxed) { stopInbound() }
+            if inboundStopped, liveConnections == 0 { break }
         }
         accessLog.flush() // terminateAll's records
         closeListeners()
@@ -159,7 +169,7 @@ final class Worker {
     // MARK: - Accepting
 
     private func acceptAll(from position: Int) {
-        guard position < listeners.count, !acceptPaused, !draining else { return }
+        guard position < listeners.count, !acceptPaused else { return }
         let listener = listeners[position]
         while true {
             if config.maxConnectionsPerWorker > 0, liveConnections >= config.maxConnectionsPerWorker {
@@ -197,7 +207,7 @@ final class Worker {
     }
 
     private func resumeAccepting() {
-        guard acceptPaused, !draining else { return }
+        guard acceptPaused else { return }
         if config.maxConnectionsPerWorker > 0, liveConnections >= config.maxConnectionsPerWorker { return }
         acceptPaused = false
         loop.timers.cancel(Self.acceptRetryKey)
@@ -435,6 +445,7 @@ final class Worker {
             return
         }
         connection.phase = .relaying
+        countTCPOpened(connection)
         if let (buffer, count) = connection.early {
             connection.early = nil
             if count > 0 { connection.toUpstream.seed(buffer: buffer, count: count) } else { buffers.release(buffer) }
@@ -597,11 +608,33 @@ final class Worker {
 
     // MARK: - Drain and shutdown
 
+    /// Drain, first part: the listeners stay open (peers still sending here get answers), inbound
+    /// HTTP connections close after their current response, idle pooled upstreams are let go.
+    /// Outbound traffic goes on as before: the application may need it to shut down.
     private func beginDrain() {
         draining = true
         traffic.pools.closeIdle(now: loop.now, olderThan: 0)
-        closeListeners()
+        for case let connection? in slots where connection.direction == .inbound {
+            connection.http?.beginDrain()
+        }
         log.info("worker draining", ["worker": "\(index)", "connections": "\(liveConnections)"])
+    }
+
+    /// Drain, second part (after the drain duration): no new inbound connections, idle inbound
+    /// keep-alive connections closed; the worker ends once its last connection has.
+    private func stopInbound() {
+        inboundStopped = true
+        // The inbound listener comes after the outbound one (`makeListeners`), so removing it
+        // leaves the outbound listener's position, and so its epoll token, unchanged.
+        for listener in listeners where listener.direction == .inbound { listener.descriptor.close() }
+        listeners.removeAll { $0.direction == .inbound }
+        var closedIdle = 0
+        for case let connection? in slots where connection.direction == .inbound {
+            guard let session = connection.http, session.closeIfIdle() else { continue }
+            closedIdle += 1
+            driveHTTP(connection, session, requests: false, responses: true)
+        }
+        log.info("worker stopped accepting inbound", ["worker": "\(index)", "connections": "\(liveConnections)", "idle_closed": "\(closedIdle)"])
     }
 
     private func closeListeners() {
@@ -688,8 +721,44 @@ final class Worker {
         generations[connection.slot] = (generations[connection.slot] &+ 1) & 0xff_ffff
         freeSlots.append(connection.slot)
         liveConnections -= 1
+        if connection.protocolKind != .http1 { countTCPClosed(connection, end) }
         logEnd(of: connection, end)
         if acceptPaused { resumeAccepting() }
+    }
+
+    // MARK: - Istio metrics
+
+    /// The series of a TCP connection (opaque, or HTTP/2 relayed as bytes): Istio counts HTTP/1
+    /// as requests and everything else as TCP.
+    private func tcpSeries(_ connection: Connection, flags: String) -> Int {
+        let inbound = connection.direction == .inbound
+        let service: ServiceLabels
+        if inbound {
+            service = traffic.inboundService(connection.destination?.address)
+        } else if let known = connection.metricService {
+            service = known
+        } else {
+            service = .passthrough(connection.destination.map { "\($0)" } ?? "unknown")
+        }
+        let peer = connection.tls?.peerIdentity
+        return istio.series(IstioSeriesKey(
+            reporter: inbound ? .destination : .source, peerPrincipal: peer?.description ?? "unknown", service: service,
+            tcp: true, responseCode: 0, responseFlags: flags, mutualTLS: inbound ? peer != nil : nil))
+    }
+
+    private func countTCPOpened(_ connection: Connection) {
+        guard !connection.tcpMetricsOpened else { return }
+        connection.tcpMetricsOpened = true
+        istio.recordTCPOpened(series: tcpSeries(connection, flags: "-"))
+    }
+
+    /// Counts a TCP connection's end (and its opening, if it ended before relaying: refused,
+    /// denied, its upstream unreachable), with the flags of how it ended. `sent` is what went
+    /// to the client (Istio: bytes sent during the response), `received` what came from it.
+    private func countTCPClosed(_ connection: Connection, _ end: ConnectionEnd) {
+        countTCPOpened(connection)
+        istio.recordTCPClosed(series: tcpSeries(connection, flags: ResponseFlag(end: end)?.rawValue ?? "-"),
+                              sent: connection.bytesReceived, received: connection.bytesSent)
     }
 
     /// One access log line per connection (`kind: tcp`), also for HTTP connections, whose

@@ -36,6 +36,7 @@ extension Worker {
         let address = balancer.picker.endpoints[index].address
         balancer.picker.started(index, now: loop.now)
         connection.balanced = (balancer, index, address)
+        connection.metricService = balancer.serviceLabels
         connection.upstreamAddress = address
         let target = upstreamTarget(address)
         connection.originatesTLS = target.mutualTLS

@@ -1,4 +1,5 @@
 import HTTP
+import Identity
 import LinuxSys
 import Policy
 import Relay
@@ -43,6 +44,18 @@ extension Worker {
         let peer = connection.tls?.peerIdentity?.description
         let worker = index
         let accessLog = self.accessLog
+        let istio = self.istio
+        let inbound = direction == .inbound
+        let connectionPeer = connection.tls?.peerIdentity
+        // Istio's labels that hold for every request of the connection; the Service of an
+        // outbound request is the one it was routed to.
+        var metricKey = IstioSeriesKey(
+            reporter: inbound ? .destination : .source, peerPrincipal: connectionPeer?.description ?? "unknown",
+            service: inbound ? traffic.inboundService(connection.destination?.address) : .passthrough(destination),
+            tcp: false, responseCode: 0, responseFlags: "-", mutualTLS: inbound ? connectionPeer != nil : nil)
+        let connectionService = metricKey.service
+        var lastSeries: (key: IstioSeriesKey, series: Int)?
+        var lastPeer: (id: SPIFFEID?, text: String) = (nil, "unknown")
         var authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?
         if direction == .inbound, !authorizer.isEmpty {
             let authorizer = self.authorizer
@@ -61,6 +74,27 @@ extension Worker {
             direction: direction, client: connection.clientEnd, upstream: connection.upstreamEnd, upstreamFailure: upstreamFailure,
             buffers: buffers, now: { [loop] in loop.now }, authorize: authorize, router: router
         ) { [loop] exchange in
+            let duration = loop.now &- exchange.startedAt
+            metricKey.service = exchange.routed?.serviceLabels ?? connectionService
+            if let routed = exchange.routed {
+                // The identity the endpoint proved (mTLS to a meshed endpoint), its text made once.
+                if routed.upstreamPeer != lastPeer.id {
+                    lastPeer = (routed.upstreamPeer, routed.upstreamPeer?.description ?? "unknown")
+                }
+                metricKey.peerPrincipal = lastPeer.text
+            }
+            metricKey.responseCode = UInt16(clamping: exchange.status ?? 0)
+            metricKey.responseFlags = exchange.flag?.rawValue ?? "-"
+            // Most requests of a connection share their labels: one comparison instead of hashing them.
+            let series: Int
+            if let last = lastSeries, last.key == metricKey {
+                series = last.series
+            } else {
+                series = istio.series(metricKey)
+                lastSeries = (metricKey, series)
+            }
+            istio.recordRequest(series: series, durationNanoseconds: duration,
+                                requestBytes: exchange.requestBodyBytes, responseBytes: exchange.responseBodyBytes)
             guard accessLog.enabled else { return }
             accessLog.record { line in
                 line.field("start_time", time: exchange.startWall)
@@ -77,7 +111,7 @@ extension Worker {
                 line.field("status", exchange.status)
                 line.field("request_bytes", exchange.requestBodyBytes)
                 line.field("response_bytes", exchange.responseBodyBytes)
-                line.field("duration_ms", (loop.now &- exchange.startedAt) / 1_000_000)
+                line.field("duration_ms", duration / 1_000_000)
                 line.field("response_flags", exchange.flag?.rawValue ?? "-")
                 if let decision = exchange.decision {
                     line.field("decision", decision.isAllowed ? "allow" : "deny")
@@ -99,6 +133,7 @@ extension Worker {
         }
         if connection.clientHungUp { session.noteClientHangup() }
         if connection.upstreamHungUp { session.noteUpstreamHangup() }
+        if draining, direction == .inbound { session.beginDrain() }
         connection.http = session
         loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
         driveHTTP(connection, session, requests: true, responses: true)

@@ -34,6 +34,25 @@ final class WorkerTraffic {
     func refresh() {
         guard store.version != snapshot.version else { return }
         snapshot = store.current
+        inboundServices.removeAll()
+    }
+
+    /// What inbound connections to each local address serve (metric labels), for the snapshot.
+    private var inboundServices: [SocketAddress: ServiceLabels] = [:]
+
+    /// The Service whose endpoints include `destination` (this pod's address and port), as
+    /// metric labels; `unknown` when the snapshot has none.
+    func inboundService(_ destination: SocketAddress?) -> ServiceLabels {
+        guard let destination else { return .unknown }
+        refresh()
+        if let known = inboundServices[destination] { return known }
+        let registry = snapshot.registry
+        let labels = registry.service(forEndpoint: destination).map {
+            ServiceLabels(service: $0.0.name, namespace: $0.0.namespace, clusterDomain: registry.clusterDomain)
+        } ?? .unknown
+        // Bounded by the pod's own addresses and ports; cleared with each snapshot.
+        if inboundServices.count < 256 { inboundServices[destination] = labels }
+        return labels
     }
 
     /// Whether outbound HTTP is routed per request: some Service is known, or unknown
@@ -57,7 +76,8 @@ final class WorkerTraffic {
         }
         let state = BalancerState(
             picker: EndpointPicker(endpoints: endpoints, policy: policy, now: now), policy: policy, version: snapshot.version,
-            serviceName: "\(service.namespace)/\(service.name)", port: port.port)
+            serviceName: "\(service.namespace)/\(service.name)", port: port.port,
+            serviceLabels: ServiceLabels(service: service.name, namespace: service.namespace, clusterDomain: registry.clusterDomain))
         balancers[key] = state
         return state
     }

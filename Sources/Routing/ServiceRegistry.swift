@@ -51,6 +51,7 @@ public struct ServiceRegistry: Sendable {
     private let slotRouteTable: [RouteTable?]
 
     private let slotByDestination: [SocketAddress: Int]
+    private let slotByEndpoint: [SocketAddress: Int]
     private let slotByServicePort: [ServicePortKey: Int]
     private let ruleByService: [ServiceKey: DestinationRule]
 
@@ -88,6 +89,7 @@ public struct ServiceRegistry: Sendable {
         var slotSubsetEndpoints: [[String: [ResolvedEndpoint]]] = []
         var slotRouteTable: [RouteTable?] = []
         var byDestination: [SocketAddress: Int] = [:]
+        var byEndpoint: [SocketAddress: Int] = [:]
         var byServicePort: [ServicePortKey: Int] = [:]
         var seenServices: Set<ServiceKey> = []
 
@@ -107,7 +109,12 @@ public struct ServiceRegistry: Sendable {
                     let destination = SocketAddress(ip: ip.unmapped, port: port.port)
                     if byDestination[destination] == nil { byDestination[destination] = slot }
                 }
-                slotEndpoints.append(Self.resolve(slices, port: port))
+                let endpoints = Self.resolve(slices, port: port)
+                for endpoint in endpoints {
+                    let address = SocketAddress(ip: endpoint.address.ip.unmapped, port: endpoint.address.port)
+                    if byEndpoint[address] == nil { byEndpoint[address] = slot }
+                }
+                slotEndpoints.append(endpoints)
                 var subsets: [String: [ResolvedEndpoint]] = [:]
                 for subset in rule?.subsets ?? [] where subsets[subset.name] == nil {
                     subsets[subset.name] = Self.resolve(slices.filter(subset.selects), port: port)
@@ -129,6 +136,7 @@ public struct ServiceRegistry: Sendable {
         self.slotSubsetEndpoints = slotSubsetEndpoints
         self.slotRouteTable = slotRouteTable
         slotByDestination = byDestination
+        slotByEndpoint = byEndpoint
         slotByServicePort = byServicePort
     }
 
@@ -139,6 +147,14 @@ public struct ServiceRegistry: Sendable {
     /// O(1).
     public func service(forDestination destination: SocketAddress) -> (Service, ServicePort)? {
         guard let slot = slotByDestination[SocketAddress(ip: destination.ip.unmapped, port: destination.port)] else { return nil }
+        return entry(slot)
+    }
+
+    /// The Service and port whose endpoints include `endpoint` (a pod's address and target
+    /// port): what an inbound connection to that address serves. The first Service listed wins
+    /// when several select the same pod and port. Nil when none does. O(1).
+    public func service(forEndpoint endpoint: SocketAddress) -> (Service, ServicePort)? {
+        guard let slot = slotByEndpoint[SocketAddress(ip: endpoint.ip.unmapped, port: endpoint.port)] else { return nil }
         return entry(slot)
     }
 

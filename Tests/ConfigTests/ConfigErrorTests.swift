@@ -125,6 +125,8 @@ let errorCases: [ErrorCase] = [
               (5, 14, "`spec.timeouts.connect` is 0s; it must be longer than 0s, such as 5s")),
     ErrorCase("zero idle timeout", sidecar("  timeouts:", "    idle: 0ms"),
               (5, 11, "`spec.timeouts.idle` is 0ms; it must be longer than 0s")),
+    ErrorCase("drainDuration beyond the drain deadline", sidecar("  timeouts:", "    drain: 3s", "    drainDuration: 10s"),
+              (6, 20, "`spec.timeouts.drainDuration` is 10s, longer than `spec.timeouts.drain` (3s), which ends every drain; make it at most 3s")),
     ErrorCase("negative drain", sidecar("  timeouts:", "    drain: -1s"),
               (5, 12, "`spec.timeouts.drain`: \"-1s\" is negative; a duration must be 0s or more")),
     ErrorCase("unknown duration unit", sidecar("  timeouts:", "    idle: 1day"),

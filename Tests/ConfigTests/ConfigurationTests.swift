@@ -76,7 +76,7 @@ struct ConfigurationTests {
         let configuration = try load(text)
         let expected = SidecarConfig(
             workers: 3, logLevel: .debug, outboundPort: 16001, inboundPort: 16006,
-            connectTimeout: .milliseconds(300), idleTimeout: .seconds(2 * 3600 + 45 * 60), drainTimeout: .zero,
+            connectTimeout: .milliseconds(300), idleTimeout: .seconds(2 * 3600 + 45 * 60), drainTimeout: .zero, drainDuration: .zero,
             pipeSize: 1 << 20, bufferSize: 16 << 20, maxPipesPerWorker: 0, maxConnectionsPerWorker: 5000,
             name: "web", namespace: "shop"
         )
@@ -95,6 +95,15 @@ struct ConfigurationTests {
         expected.idleTimeout = .seconds(90)
         expected.pipeSize = 65536
         #expect(configuration.sidecar == expected)
+    }
+
+    @Test("drainDuration: explicit, clamped to a shorter drain deadline when left out")
+    func drainDuration() throws {
+        #expect(SidecarConfig.defaults.drainDuration == .seconds(5))
+        let explicit = try load(sidecar("  timeouts: {drain: 20s, drainDuration: 2s}")).sidecar
+        #expect(explicit.drainTimeout == .seconds(20) && explicit.drainDuration == .seconds(2))
+        let clamped = try load(sidecar("  timeouts: {drain: 1s}")).sidecar
+        #expect(clamped.drainTimeout == .seconds(1) && clamped.drainDuration == .seconds(1))
     }
 
     @Test("a null or empty section counts as empty", arguments: ["spec:\n", "spec: ~\n", "spec: {}\n", "spec:\n  ports:\n  timeouts: null\n"])
@@ -124,7 +133,7 @@ struct ConfigurationTests {
         )).sidecar
         #expect(low == SidecarConfig(
             workers: 0, outboundPort: 1, inboundPort: 65535, connectTimeout: .nanoseconds(1), idleTimeout: .nanoseconds(1),
-            drainTimeout: .zero, pipeSize: 4096, bufferSize: 4096, maxPipesPerWorker: 0, maxConnectionsPerWorker: 0
+            drainTimeout: .zero, drainDuration: .zero, pipeSize: 4096, bufferSize: 4096, maxPipesPerWorker: 0, maxConnectionsPerWorker: 0
         ))
         let high = try load(sidecar(
             "  workers: 1024", "  relay: {pipeSize: 1048576, bufferSize: 16777216, maxPipesPerWorker: 1000000}",

@@ -101,6 +101,27 @@ private func describe(_ found: (Service, ServicePort)?) -> String? {
     }
 
     @Test(arguments: [
+        ("10.0.0.2:8080", "shop/reviews:80"),
+        ("10.0.0.1:8080", "shop/reviews:80"),  // not ready: still that Service's pod
+        ("10.0.0.3:9091", "shop/reviews:9090"),
+        ("[fd00::1:1]:8080", "shop/reviews:80"),
+        ("[::ffff:10.0.0.2]:8080", "shop/reviews:80"),
+        ("10.0.1.1:9081", "shop/ratings:9080"),
+    ])
+    func anEndpointFindsTheServiceItServes(endpoint: String, expected: String) {
+        #expect(describe(registry().service(forEndpoint: addr(endpoint))) == expected)
+    }
+
+    @Test(arguments: [
+        "10.9.9.9:8080",  // a slice naming a Service that does not exist in its namespace
+        "10.0.0.2:9999",  // the pod, another port
+        "10.96.0.10:80",  // a cluster IP, not an endpoint
+    ])
+    func otherAddressesServeNoService(endpoint: String) {
+        #expect(registry().service(forEndpoint: addr(endpoint)) == nil)
+    }
+
+    @Test(arguments: [
         ("reviews", "shop", 80, "shop/reviews:80"),
         ("reviews.shop", "web", 80, "shop/reviews:80"),
         ("reviews.shop.svc", "web", 9090, "shop/reviews:9090"),
