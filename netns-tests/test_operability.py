@@ -5,6 +5,7 @@ them), readiness while the certificate is missing, the drain on SIGTERM and POST
 Pods a and b are meshed (mTLS, STRICT); b serves HTTP on 8080 behind a policy that denies
 /private, and a TCP stream server on 5432 (an opaque port)."""
 
+import json
 import os
 import re
 import shutil
@@ -236,6 +237,91 @@ class Operability(MTLSTestCase):
         self.assertEqual(self.admin(a, "GET", "/drain")[0], 405)
         self.assertEqual(self.admin(a, "GET", "/quitquitquit")[0], 405)
         self.assertEqual(self.admin(a, "GET", "/ready"), (200, "ready\n"))
+
+
+SERVICE_CIDR = "10.96.0.0/16"
+WEB_IP = "10.96.0.30"
+
+
+class RollingRestart(MTLSTestCase):
+    """The sequence a kubelet runs, in network namespaces: `weft init`, the sidecar, `weft wait`,
+    the application; and for a rolling update of the server: the new pod comes up and is added
+    to the Service's endpoints, then the old one is removed and its sidecar and application get
+    SIGTERM (the application after a 3 s preStop sleep, as deployments are advised to do)."""
+
+    PODS = ("client", "b1", "b2")
+    MESHED = ("client", "b1", "b2")
+    START_PROXIES = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # connect() to the cluster IP must pass routing to meet the redirect to the sidecar.
+        cls.mesh.pod("client").run(["ip", "route", "add", SERVICE_CIDR, "dev", "eth0"], check=True)
+
+    def slices(self, *pods):
+        endpoints = "\n".join("  - addresses: [%s]\n    conditions: {ready: true}" % self.pod(p).ip4 for p in pods)
+        return ("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+                "metadata: {name: web-1, namespace: default, labels: {kubernetes.io/service-name: web}}\n"
+                "addressType: IPv4\nports: [{name: http, port: %d, protocol: TCP}]\nendpoints:\n%s\n" % (HTTP_PORT, endpoints))
+
+    def rewrite(self, directory, filename, text):
+        tmp = os.path.join(directory, ".%s.tmp" % filename)
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, os.path.join(directory, filename))
+
+    def start_server_pod(self, name):
+        """Sidecar, `weft wait`, then the application: the order of a pod with a native sidecar."""
+        pod = self.pod(name)
+        proxy = self.restart_proxy(name, self.sidecar_yaml(name, extra_spec=DRAIN % ("15s", "2s")))
+        res = pod.run([meshlib.weft_bin(), "wait", "--timeout", "20s"], timeout=30)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        app = pod.spawn([meshlib.PYTHON, "-u", os.path.join(meshlib.APPS, "trafficapps.py"), "backend", "--port", str(HTTP_PORT),
+                         "--server-name", name, "--log", self.mesh.log_path("%s-backend.jsonl" % name)], "backend")
+        pod.wait_listen(HTTP_PORT, proc=app)
+        return proxy, app
+
+    def test_a_rolling_restart_under_load_fails_no_request(self):
+        client = self.pod("client")
+        old_proxy, old_app = self.start_server_pod("b1")
+        service = ("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: default}\n"
+                   "spec:\n  clusterIP: %s\n  ports: [{name: http, port: %d, targetPort: %d}]\n" % (WEB_IP, HTTP_PORT, HTTP_PORT))
+        proxy = self.restart_proxy("client", config_files={
+            "00-sidecar.yaml": self.sidecar_yaml("client"), "10-service.yaml": service, "20-slices.yaml": self.slices("b1")})
+        config_dir = proxy.config_path
+        load_out = self.mesh.log_path("client-load.jsonl")
+        load = client.spawn([meshlib.PYTHON, "-u", os.path.join(meshlib.APPS, "trafficapps.py"), "load-client", "--host", WEB_IP,
+                             "--port", str(HTTP_PORT), "--concurrency", "4", "--duration", "10", "--out", load_out,
+                             "--timeout", "5"], "load")
+        time.sleep(2.0)
+        # The new pod starts and becomes an endpoint; then the old one leaves the endpoints and is
+        # told to stop.
+        self.start_server_pod("b2")
+        self.rewrite(config_dir, "20-slices.yaml", self.slices("b1", "b2"))
+        time.sleep(1.0)
+        self.rewrite(config_dir, "20-slices.yaml", self.slices("b2"))
+        terminated = time.monotonic()
+        old_proxy.send_signal(signal.SIGTERM)
+        time.sleep(3.0)  # the application's preStop sleep
+        old_app.send_signal(signal.SIGTERM)
+        rc = old_proxy.wait(15)
+        old_proxy.expected_dead = True
+        self.assertEqual(rc, 0, old_proxy.tail())
+        self.assertLess(time.monotonic() - terminated, 12, "the old sidecar must exit once drained, before the 15s timeout")
+        result = self.proc_result(load, timeout=30)
+        self.assertEqual(result["errors"], 0, result)
+        self.assertEqual(set(result["status"]), {"200"}, result)
+        self.assertGreater(result["served_by"].get("b1", 0), 0, result)
+        self.assertGreater(result["served_by"].get("b2", 0), 0, result)
+        self.assertGreater(result["requests"], 200, result)
+        with open(load_out) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        late = [r for r in records if r["t0"] > terminated + 3.5]
+        self.assertTrue(late, "requests after the old pod stopped")
+        self.assertEqual({r["served_by"] for r in late}, {"b2"}, "after the old pod stopped everything goes to the new one")
+        self.assertNotIn("drain ended", old_proxy.log_text(), "nothing was left to reset at the drain timeout")
 
 
 IDLE_KEEPALIVE_CLIENT = r"""
