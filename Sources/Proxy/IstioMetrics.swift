@@ -233,9 +233,12 @@ struct IstioMetricsRenderer {
         }
         let http = order.filter { !$0.tcp }
         let tcp = order.filter(\.tcp)
+        // Each series' labels are worked out once for the eight families.
+        var labelSets: [IstioSeriesKey: [(String, String)]] = [:]
+        for key in order { labelSets[key] = labels(key) }
         typealias T = IstioSeriesTable
         func counter(_ name: String, _ help: String, _ keys: [IstioSeriesKey], _ slot: Int) -> MetricFamily {
-            MetricFamily(name: name, help: help, type: "counter", samples: keys.map { (labels($0), merged[$0]![slot]) })
+            MetricFamily(name: name, help: help, type: "counter", samples: keys.map { (labelSets[$0]!, merged[$0]![slot]) })
         }
         func histogram(_ name: String, _ help: String, bounds: [String], base: Int, sum: (UInt64) -> String) -> MetricFamily {
             MetricFamily(name: name, help: help, histograms: http.map { key in
@@ -248,7 +251,7 @@ struct IstioMetricsRenderer {
                 }
                 cumulative &+= values[base + bounds.count]
                 buckets.append(("+Inf", cumulative))
-                return HistogramSample(labels: labels(key), buckets: buckets, sum: sum(values[base + bounds.count + 1]), count: cumulative)
+                return HistogramSample(labels: labelSets[key]!, buckets: buckets, sum: sum(values[base + bounds.count + 1]), count: cumulative)
             })
         }
         let durationBounds = T.durationBucketsMilliseconds.map { $0 == $0.rounded() ? String(Int($0)) : String($0) }

@@ -207,25 +207,33 @@ struct MetricFamily {
     var text: String {
         var text = "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         for sample in samples {
-            text += line(name, sample.labels, String(sample.value))
+            text += line(name, Self.labelText(sample.labels), String(sample.value))
         }
         for histogram in histograms {
+            // The series' labels are escaped once for its buckets, sum and count.
+            let labels = Self.labelText(histogram.labels)
+            let prefix = labels.isEmpty ? "" : labels + ","
             for (bound, count) in histogram.buckets {
-                text += line(name + "_bucket", histogram.labels + [("le", bound)], String(count))
+                text += "\(name)_bucket{\(prefix)le=\"\(bound)\"} \(count)\n"
             }
-            text += line(name + "_sum", histogram.labels, histogram.sum)
-            text += line(name + "_count", histogram.labels, String(histogram.count))
+            text += line(name + "_sum", labels, histogram.sum)
+            text += line(name + "_count", labels, String(histogram.count))
         }
         return text
     }
 
-    private func line(_ name: String, _ labels: [(String, String)], _ value: String) -> String {
-        let labels = labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",")
-        return labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
+    private func line(_ name: String, _ labels: String, _ value: String) -> String {
+        labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
+    }
+
+    /// `a="1",b="2"`.
+    private static func labelText(_ labels: [(String, String)]) -> String {
+        labels.map { "\($0.0)=\"\(escapeLabel($0.1))\"" }.joined(separator: ",")
     }
 
     /// Label values escape backslash, double quote and newline (the exposition format's rules).
-    private func escapeLabel(_ value: String) -> String {
+    private static func escapeLabel(_ value: String) -> String {
+        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "\"") || $0 == 0x0A }) else { return value }
         var escaped = ""
         for character in value {
             switch character {

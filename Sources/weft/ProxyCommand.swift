@@ -9,8 +9,12 @@ struct ProxyCommand: ParsableCommand {
         abstract: "Run the sidecar proxy (outbound :15001, inbound :15006).",
         discussion: """
             Accepts connections redirected by `weft init`, reads their original destination \
-            (SO_ORIGINAL_DST) and relays them with splice(2). SIGTERM drains: listeners close, live \
-            connections finish (up to spec.timeouts.drain), then the process exits 0. \
+            (SO_ORIGINAL_DST) and relays them with splice(2). SIGTERM (or POST /drain on the admin \
+            port) drains: readiness turns 503 at once; for spec.timeouts.drainDuration (5s) every \
+            listener stays open and inbound HTTP responses carry Connection: close; then the inbound \
+            listener closes and the process exits 0 once no connection is left, or when \
+            spec.timeouts.drain (30s) passes. A second signal or POST /quitquitquit exits at once. \
+            Until the workload certificate loads the proxy is not ready and serves nothing. \
             Service, EndpointSlice, HTTPRoute and DestinationRule documents are re-read when the \
             files change (or replaced through the admin API on 127.0.0.1:15000).
             """
