@@ -400,6 +400,7 @@ class TrafficManagement(TrafficTestCase):
         dump = self.config_dump()
         self.assertEqual(dump["version"], version, "the old configuration stays")
         self.assertEqual(route_weights(dump["documents"]), {"reviews-v1": 80, "reviews-v2": 20})
+        self.assertEqual(self.metric("weft_config_changes_total", source="api", result="rejected"), 2)
 
         # Through the file.
         start = len(proxy.log_lines())
@@ -410,6 +411,7 @@ class TrafficManagement(TrafficTestCase):
         t_rejected = time.monotonic()
         dump = self.config_dump()
         self.assertEqual(dump["version"], version, "the old configuration stays")
+        self.assertEqual(self.metric("weft_config_changes_total", source="file", result="rejected"), 1)
 
         enough = wait_until(lambda: sum(1 for r in load.records() if r["t0"] > t_rejected) >= 600, timeout=10)
         load.stop()

@@ -15,6 +15,12 @@ final class TrafficControl: Sendable {
     private let log: LogSink
     /// The configuration the proxy started with (its parts that only a restart changes).
     private let startup: Configuration
+    /// Changes offered, by source (`file`, `api`) and outcome (`applied`, `rejected`, `unchanged`).
+    private let outcomes = Mutex<[String: UInt64]>([:])
+
+    private func count(_ source: String, _ outcome: String) {
+        outcomes.withLock { $0["\(source) \(outcome)", default: 0] += 1 }
+    }
 
     init(store: TrafficStore, board: EndpointStatusBoard, log: LogSink, startup: Configuration) {
         self.store = store
@@ -53,6 +59,7 @@ final class TrafficControl: Sendable {
                 return applied(replace(with: documents, source: "api"))
             } catch {
                 log.warning("config rejected", ["source": "api", "reason": Self.oneLine(error.description)])
+                count("api", "rejected")
                 return AdminResponse(status: 400, body: "configuration rejected; the running one stays (version \(store.version)):\n\(error.description)\n")
             }
         default:
@@ -89,12 +96,15 @@ final class TrafficControl: Sendable {
             }
         }
         if let failure {
+            count("api", "rejected")
             log.warning("weights rejected", ["source": "api", "route": "\(namespace)/\(name)", "reason": Self.oneLine(failure.body)])
             return failure
         }
         guard let (_, new) = outcome else {
+            count("api", "unchanged")
             return AdminResponse(status: 200, body: "no change (version \(store.version))\n")
         }
+        count("api", "applied")
         log.info("config applied", ["source": "api", "version": "\(new.version)", "changes": changes.joined(separator: "; ")])
         return AdminResponse(status: 200, body: "applied version \(new.version)\n" + changes.map { $0 + "\n" }.joined())
     }
@@ -116,6 +126,8 @@ final class TrafficControl: Sendable {
           GET  /endpoints                          every Service port's endpoints: ready, ejected by outlier detection, ejections so far
           GET  /ready, /live                       readiness (as :15021/healthz/ready) and liveness
           GET  /logging, POST /logging?level=L     the log level, or change it at once (trace, debug, info, notice, warning, error, critical)
+          POST /drain                              drain as on SIGTERM (readiness 503, inbound for drainDuration, exit when idle)
+          POST /quitquitquit                       exit now, without draining (a Job's application is done)
 
         """
 
@@ -128,7 +140,11 @@ final class TrafficControl: Sendable {
             changes = Self.describeChanges(from: current.documents, to: documents)
             return changes.isEmpty ? nil : documents
         }
-        guard let (_, new) = outcome else { return nil }
+        guard let (_, new) = outcome else {
+            count(source, "unchanged")
+            return nil
+        }
+        count(source, "applied")
         log.info("config applied", ["source": source, "version": "\(new.version)", "changes": changes.joined(separator: "; ")])
         return (new.version, changes)
     }
@@ -140,6 +156,7 @@ final class TrafficControl: Sendable {
         switch result {
         case .failure(let error):
             log.warning("config rejected", ["source": "file", "reason": Self.oneLine(error.description), "version": "\(store.version)"])
+            count("file", "rejected")
         case .success(let configuration):
             if configuration.sidecar != startup.sidecar || configuration.peerAuthentications != startup.peerAuthentications
                 || configuration.authorizationPolicies != startup.authorizationPolicies {
@@ -213,6 +230,12 @@ final class TrafficControl: Sendable {
                          samples: all.map { ([("service", Self.serviceLabel($0.key.service)), ("endpoint", "\($0.key.endpoint)")], $0.ejected ? 1 : 0) }),
             MetricFamily(name: "weft_traffic_config_version", help: "Version of the active traffic configuration (1 at start, +1 per change).", type: "gauge",
                          samples: [([], UInt64(store.version))]),
+            MetricFamily(name: "weft_config_changes_total", help: "Traffic configuration changes offered (files, admin API), by outcome.", type: "counter",
+                         samples: outcomes.withLock { counts in
+                             ["file", "api"].flatMap { source in
+                                 ["applied", "rejected", "unchanged"].map { ([("source", source), ("result", $0)], counts["\(source) \($0)"] ?? 0) }
+                             }
+                         }),
         ]
     }
 
