@@ -1,3 +1,5 @@
+import Addresses
+import Admin
 import ArgumentParser
 import Config
 import Glibc
@@ -50,41 +52,16 @@ struct WaitCommand: ParsableCommand {
         case notReady(String)
     }
 
-    /// One `GET /healthz/ready` to 127.0.0.1:`port` (blocking, 1 s timeouts).
+    /// One `GET /healthz/ready` to 127.0.0.1:`port` (blocking, 1 s for all of it).
     static func probe(port: UInt16) -> Probe {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .notReady("socket: \(Errno.current)") }
-        defer { Glibc.close(fd) }
-        var limit = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        switch AdminClient.get(SocketAddress(IPv4Address.loopback, port: port), path: "/healthz/ready", timeoutMilliseconds: 1000) {
+        case .failure(let failure):
+            return .notReady(failure.description)
+        case .success(let response) where response.status == 200:
+            return .ready
+        case .success(let response):
+            let reason = response.body.split(separator: "\n").joined(separator: "; ")
+            return .notReady("\(response.status)\(reason.isEmpty ? "" : ": " + reason)")
         }
-        guard connected == 0 else { return .notReady("nothing listens on 127.0.0.1:\(port) (\(Errno.current))") }
-        let request = Array("GET /healthz/ready HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
-            return .notReady("sending the probe: \(Errno.current)")
-        }
-        var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while response.count < 65536 {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { break }
-            response += chunk[0..<count]
-        }
-        let text = String(decoding: response, as: UTF8.self)
-        guard text.hasPrefix("HTTP/1.1 ") || text.hasPrefix("HTTP/1.0 "), text.count >= 12 else {
-            return .notReady(text.isEmpty ? "no answer from 127.0.0.1:\(port)" : "not an HTTP answer from 127.0.0.1:\(port)")
-        }
-        let status = text.dropFirst(9).prefix(3)
-        if status == "200" { return .ready }
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-        let reason = body.split(separator: "\n").joined(separator: "; ")
-        return .notReady("\(status)\(reason.isEmpty ? "" : ": " + reason)")
     }
 }
