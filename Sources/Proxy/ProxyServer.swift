@@ -37,6 +37,7 @@ public final class ProxyServer {
     /// Starts everything and blocks until the proxy has drained after SIGTERM/SIGINT (or was told
     /// to stop twice). Throws only when it cannot start (a port in use, unloadable certificates).
     public func run() throws(ProxyStartError) {
+        let started = (wall: Clock.wallClock().seconds, monotonic: Clock.monotonicNanoseconds())
         ProcessInfo.ignoreBrokenPipeSignal()
         let descriptorLimit = ProcessInfo.raiseDescriptorLimit()
         // Block before spawning: every thread inherits the mask and the main thread collects signals.
@@ -53,8 +54,10 @@ public final class ProxyServer {
         let control = TrafficControl(store: trafficStore, board: board, log: log, startup: configuration)
         let seed = Clock.monotonicNanoseconds() ^ UInt64(UInt32(bitPattern: ProcessInfo.processID)) << 32
         var workers: [Worker] = []
+        var dataListeners: [(name: String, address: SocketAddress)] = []
         for index in 0..<workerCount {
             let listeners = try makeListeners()
+            if index == 0 { dataListeners = [("outbound", listeners[0].address), ("inbound", listeners[1].address)] }
             let security = store.map { WorkerSecurity(store: $0, inbound: configuration.inboundMTLS, config: config) }
             do {
                 workers.append(try Worker(
@@ -72,8 +75,9 @@ public final class ProxyServer {
             ])
         }
 
+        let facts = ProxyFacts(startedWall: started.wall, startedMonotonic: started.monotonic, workers: workerCount, listeners: dataListeners)
         let admin = try startAdmin(counters: workers.map(\.counters), policyCounters: workers.map(\.policyCounters),
-                                   policyNames: policyNames, store: store, health: health, traffic: control)
+                                   policyNames: policyNames, store: store, health: health, traffic: control, facts: facts)
         defer { admin.stop() }
         let watcher = watch.flatMap { ConfigWatcher.start(directory: $0.directory, control: control, log: log, reload: $0.reload) }
         defer {
@@ -181,18 +185,31 @@ public final class ProxyServer {
 
     // MARK: - Admin
 
-    /// Serves readiness on the health port and Prometheus metrics on the metrics port.
+    /// Serves readiness on the health port, Prometheus metrics on the metrics port and the admin
+    /// API on 127.0.0.1:15000.
     private func startAdmin(
         counters: [CounterBlock], policyCounters: [CounterBlock], policyNames: [String], store: CredentialStore?, health: HealthState,
-        traffic: TrafficControl
+        traffic: TrafficControl, facts: ProxyFacts
     ) throws(ProxyStartError) -> AdminServer {
+        let listen: [(name: String, address: SocketAddress)] = [
+            ("health", SocketAddress(IPv6Address.any, port: config.healthPort)),
+            ("metrics", SocketAddress(IPv6Address.any, port: config.metricsPort)),
+            ("admin", SocketAddress(IPv4Address.loopback, port: Self.adminPort)),
+        ]
+        // One list for /stats/prometheus and the admin API's /stats.
+        let families: @Sendable () -> [MetricFamily] = {
+            MetricsRenderer(blocks: counters).families(
+                extra: [MetricsRenderer.policyFamily(blocks: policyCounters, policyNames: policyNames)]
+                    + Self.credentialMetrics(store: store, health: health) + traffic.metricFamilies())
+        }
+        var facts = facts
+        facts.listeners += listen
+        let introspection = AdminIntrospection(
+            facts: facts, counters: counters, store: store, health: health, traffic: traffic.store, families: families,
+            readiness: { Self.readiness(store: store, health: health) })
         let server: AdminServer
         do {
-            server = try AdminServer(listen: [
-                ("health", SocketAddress(IPv6Address.any, port: config.healthPort)),
-                ("metrics", SocketAddress(IPv6Address.any, port: config.metricsPort)),
-                ("admin", SocketAddress(IPv4Address.loopback, port: Self.adminPort)),
-            ], writable: ["admin"]) { [log] call in
+            server = try AdminServer(listen: listen, writable: ["admin"]) { [log] call in
                 if call.listener == "admin" {
                     switch call.path {
                     case "/ready":
@@ -207,7 +224,7 @@ public final class ProxyServer {
                     case "/logging":
                         return Self.logging(call, log: log)
                     default:
-                        return traffic.handle(call)
+                        return introspection.handle(call) ?? traffic.handle(call)
                     }
                 }
                 let listener = call.listener
@@ -219,9 +236,7 @@ public final class ProxyServer {
                         ? AdminResponse(status: 200, body: "ready\n")
                         : AdminResponse(status: 503, body: readiness.problems.joined(separator: "\n") + "\n")
                 case ("metrics", "/stats/prometheus"), ("metrics", "/metrics"):
-                    let text = MetricsRenderer(blocks: counters).render(
-                        extra: [MetricsRenderer.policyFamily(blocks: policyCounters, policyNames: policyNames)]
-                            + Self.credentialMetrics(store: store, health: health) + traffic.metricFamilies())
+                    let text = families().map(\.text).joined()
                     return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text)
                 default:
                     return nil
