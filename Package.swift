@@ -73,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "weft",
             dependencies: [
-                "Addresses", "Config", "Netfilter", "Proxy", "LinuxSys", "Identity", "PKI",
+                "Addresses", "Admin", "Config", "Netfilter", "Proxy", "LinuxSys", "Identity", "PKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,6 +92,6 @@ let package = Package(
         .testTarget(name: "DetectTests", dependencies: ["Detect"]),
         .testTarget(name: "PKITests", dependencies: ["PKI", "Identity", "LinuxSys"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS", "PKI", "Identity", "LinuxSys", "COpenSSL", "COpenSSLShims"]),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Config", "LinuxSys", "Addresses", "HTTP", "Policy", "Relay", "Routing"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Admin", "Config", "LinuxSys", "Addresses", "HTTP", "Policy", "Relay", "Routing", "TLS"]),
     ]
 )

@@ -94,7 +94,7 @@ extension AdminResponse {
 
 extension Substring {
     /// The substring without leading and trailing characters of `set`.
-    fileprivate func trimmingCharacters(in set: String) -> String {
+    func trimmingCharacters(in set: String) -> String {
         var text = self[...]
         while let first = text.first, set.contains(first) { text = text.dropFirst() }
         while let last = text.last, set.contains(last) { text = text.dropLast() }

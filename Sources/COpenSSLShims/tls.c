@@ -107,6 +107,14 @@ void COpenSSLShims_tls_free(void *pointer) {
     OPENSSL_free(pointer);
 }
 
+long COpenSSLShims_tls_bio_contents(BIO *bio, const char **data) {
+    return BIO_get_mem_data(bio, data);
+}
+
+unsigned long COpenSSLShims_tls_name_flags_rfc2253(void) {
+    return XN_FLAG_RFC2253;
+}
+
 /* BIO_set_callback_ex(3): after each read of the socket BIO, whether it came back short (fewer
  * bytes than asked, or none): then the socket was empty at that moment. */
 static long short_read_callback(BIO *bio, int oper, const char *argp, size_t len, int argi, long argl, int ret,

@@ -38,6 +38,7 @@ public final class ProxyServer {
     /// `POST /drain` (or was told to stop at once: a second signal, `POST /quitquitquit`).
     /// Throws only when it cannot start (a port in use, a thread that cannot be created).
     public func run() throws(ProxyStartError) {
+        let started = (wall: Clock.wallClock().seconds, monotonic: Clock.monotonicNanoseconds())
         ProcessInfo.ignoreBrokenPipeSignal()
         let descriptorLimit = ProcessInfo.raiseDescriptorLimit()
         // Block before spawning: every thread inherits the mask and the main thread collects signals.
@@ -65,8 +66,10 @@ public final class ProxyServer {
         let trafficStore = TrafficStore(configuration.traffic)
         let board = EndpointStatusBoard()
         let control = TrafficControl(store: trafficStore, board: board, log: log, startup: configuration)
+        let facts = ProxyFacts(startedWall: started.wall, startedMonotonic: started.monotonic, workers: workerCount,
+                               listeners: [("outbound", listenerSets[0][0].address), ("inbound", listenerSets[0][1].address)])
         let admin = try startAdmin(counters: counters, policyCounters: policyCounters, policyNames: policyNames,
-                                   istio: istioTables, health: health, traffic: control)
+                                   istio: istioTables, health: health, traffic: control, facts: facts)
         defer { admin.stop() }
 
         let store: CredentialStore?
@@ -296,19 +299,35 @@ public final class ProxyServer {
 
     // MARK: - Admin
 
-    /// Serves readiness on the health port and Prometheus metrics on the metrics port.
+    /// Serves readiness on the health port, Prometheus metrics on the metrics port and the admin
+    /// API on 127.0.0.1:15000.
     private func startAdmin(
         counters: [CounterBlock], policyCounters: [CounterBlock], policyNames: [String], istio: [IstioSeriesTable], health: HealthState,
-        traffic: TrafficControl
+        traffic: TrafficControl, facts: ProxyFacts
     ) throws(ProxyStartError) -> AdminServer {
         let config = self.config
+        let listen: [(name: String, address: SocketAddress)] = [
+            ("health", SocketAddress(IPv6Address.any, port: config.healthPort)),
+            ("metrics", SocketAddress(IPv6Address.any, port: config.metricsPort)),
+            ("admin", SocketAddress(IPv4Address.loopback, port: Self.adminPort)),
+        ]
+        // One list for /stats/prometheus and the admin API's /stats.
+        let families: @Sendable () -> [MetricFamily] = {
+            let store = health.credentials
+            return MetricsRenderer(blocks: counters).families(
+                extra: [MetricsRenderer.policyFamily(blocks: policyCounters, policyNames: policyNames)]
+                    + Self.credentialMetrics(store: store, health: health) + traffic.metricFamilies()
+                    + IstioMetricsRenderer(tables: istio, workload: IstioWorkload(
+                        name: config.name, namespace: config.namespace, labels: config.labels, principal: store?.current.identity)).families())
+        }
+        var facts = facts
+        facts.listeners += listen
+        let introspection = AdminIntrospection(
+            facts: facts, counters: counters, health: health, traffic: traffic.store, families: families,
+            readiness: { Self.readiness(store: health.credentials, health: health) })
         let server: AdminServer
         do {
-            server = try AdminServer(listen: [
-                ("health", SocketAddress(IPv6Address.any, port: config.healthPort)),
-                ("metrics", SocketAddress(IPv6Address.any, port: config.metricsPort)),
-                ("admin", SocketAddress(IPv4Address.loopback, port: Self.adminPort)),
-            ], writable: ["admin"]) { [log] call in
+            server = try AdminServer(listen: listen, writable: ["admin"]) { [log] call in
                 let store = health.credentials
                 if call.listener == "admin" {
                     switch call.path {
@@ -326,7 +345,7 @@ public final class ProxyServer {
                     case "/drain", "/quitquitquit":
                         return Self.stop(call, health: health, log: log)
                     default:
-                        return traffic.handle(call)
+                        return introspection.handle(call) ?? traffic.handle(call)
                     }
                 }
                 let listener = call.listener
@@ -338,11 +357,7 @@ public final class ProxyServer {
                         ? AdminResponse(status: 200, body: "ready\n")
                         : AdminResponse(status: 503, body: readiness.problems.joined(separator: "\n") + "\n")
                 case ("metrics", "/stats/prometheus"), ("metrics", "/metrics"):
-                    let text = MetricsRenderer(blocks: counters).render(
-                        extra: [MetricsRenderer.policyFamily(blocks: policyCounters, policyNames: policyNames)]
-                            + Self.credentialMetrics(store: store, health: health) + traffic.metricFamilies()
-                            + IstioMetricsRenderer(tables: istio, workload: IstioWorkload(
-                                name: config.name, namespace: config.namespace, labels: config.labels, principal: store?.current.identity)).families())
+                    let text = families().map(\.text).joined()
                     return AdminResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: text)
                 default:
                     return nil

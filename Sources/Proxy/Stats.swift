@@ -105,7 +105,8 @@ enum TLSOutcome {
     static let failureReasons = TLSFailure.Reason.allCases.map(\.rawValue) + ["timeout", "other"]
 }
 
-/// Renders every worker's counters as Prometheus text exposition format (version 0.0.4).
+/// Every worker's counters as metric families (Prometheus text exposition format, version 0.0.4,
+/// is each family's `text`, joined).
 struct MetricsRenderer {
     let blocks: [CounterBlock]
 
@@ -127,7 +128,9 @@ struct MetricsRenderer {
                             type: "counter", samples: samples)
     }
 
-    func render(extra: [MetricFamily] = []) -> String {
+    /// Every family the workers' counters make, then `extra`: what `/stats/prometheus` and the
+    /// admin API's `/stats` both show.
+    func families(extra: [MetricFamily] = []) -> [MetricFamily] {
         var families: [MetricFamily] = []
         families.append(MetricFamily(
             name: "weft_connections_opened_total", help: "Connections accepted, by listener.", type: "counter",
@@ -174,7 +177,7 @@ struct MetricsRenderer {
         families.append(MetricFamily(
             name: "weft_upstream_connections_total", help: "Upstream connections of routed HTTP: opened, or reused from the pool.", type: "counter",
             samples: [([("result", "opened")], sum(Stat.upstreamOpened)), ([("result", "reused")], sum(Stat.upstreamReused))]))
-        return (families + extra).map(\.text).joined()
+        return families + extra
     }
 }
 

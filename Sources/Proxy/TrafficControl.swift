@@ -124,6 +124,11 @@ final class TrafficControl: Sendable {
           PUT  /config                             replace them with the YAML documents in the body (validated whole; all or nothing)
           POST /routes/{namespace}/{name}/weights  shift an HTTPRoute's backend weights: {"weights": {"reviews-v1": 90, "reviews-v2": 10}}
           GET  /endpoints                          every Service port's endpoints: ready, ejected by outlier detection, ejections so far
+          GET  /status                             version, uptime, identity and certificate expiry, config version, listeners,
+                                                   connections, readiness and draining (JSON; `weft status` prints it)
+          GET  /stats[?filter=S][&usedonly]        every metric sample as `name{label=value,...}: value`, sorted; lines containing S;
+                                                   without zeros
+          GET  /certs                              the workload certificate in use, its chain and trust anchors, their files (JSON)
           GET  /ready, /live                       readiness (as :15021/healthz/ready) and liveness
           GET  /logging, POST /logging?level=L     the log level, or change it at once (trace, debug, info, notice, warning, error, critical)
           POST /drain                              drain as on SIGTERM (readiness 503, inbound for drainDuration, exit when idle)

@@ -79,6 +79,27 @@ struct CertificateView {
     /// Whether the basic constraints mark this a CA (X509_check_ca(3) ≠ 0).
     var isCA: Bool { X509_check_ca(pointer) != 0 }
 
+    /// The subject name in RFC 2253 form, most specific first (`CN=Weft root CA,O=cluster.local`);
+    /// empty when there is none or it does not print. RFC 2253 printing escapes control and
+    /// non-ASCII bytes (XN_FLAG_RFC2253 includes ASN1_STRFLGS_ESC_CTRL and _ESC_MSB).
+    var subject: String {
+        guard let name = X509_get_subject_name(pointer), let bio = try? MemoryBIO(copying: [], path: "") else { return "" }
+        OpenSSLErrors.clear()
+        guard X509_NAME_print_ex(bio.pointer, name, 0, COpenSSLShims_tls_name_flags_rfc2253()) >= 0 else {
+            _ = OpenSSLErrors.drain()
+            return ""
+        }
+        return bio.text
+    }
+
+    /// What an operator reads about this certificate, as plain values.
+    var summary: TLSCertificateSummary {
+        let uris = (try? uriNames().get()) ?? []
+        return TLSCertificateSummary(
+            subject: subject, serial: serial, notBefore: notBefore, notAfter: notAfter,
+            uris: uris.map { Self.printable(String(decoding: $0, as: UTF8.self)) }, isCA: isCA)
+    }
+
     /// The URI entries of the subjectAltName, as raw bytes.
     func uriNames() -> Result<[[UInt8]], IdentityProblem> {
         var state: Int32 = 0
@@ -204,6 +225,14 @@ final class MemoryBIO {
     }
 
     deinit { BIO_free(pointer) }
+
+    /// Everything written so far, as text (RFC 2253 names print as ASCII).
+    var text: String {
+        var data: UnsafePointer<CChar>?
+        let length = COpenSSLShims_tls_bio_contents(pointer, &data)
+        guard length > 0, let data else { return "" }
+        return data.withMemoryRebound(to: UInt8.self, capacity: length) { String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self) }
+    }
 }
 
 /// An `X509_STORE` of trust anchors, freed with it (contexts take their own references).

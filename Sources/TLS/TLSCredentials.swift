@@ -50,6 +50,10 @@ public final class TLSCredentials: @unchecked Sendable {
     public let notAfter: Int
     /// How many trust anchors the bundle holds.
     public let trustAnchorCount: Int
+    /// The certificates of the chain file as loaded: the leaf first, then the intermediates.
+    public let chain: [TLSCertificateSummary]
+    /// The trust anchors of the bundle, in file order.
+    public let trustAnchors: [TLSCertificateSummary]
     /// The files this was loaded from.
     public let files: TLSIdentityFiles
     /// Unique per load in this process, so a session cache can tell credentials apart.
@@ -70,7 +74,8 @@ public final class TLSCredentials: @unchecked Sendable {
 
     private init(
         identity: SPIFFEID, trustDomain: TrustDomain, serial: String, notBefore: Int, notAfter: Int,
-        trustAnchorCount: Int, files: TLSIdentityFiles, serverContext: SSLContext, clientContext: SSLContext
+        trustAnchorCount: Int, chain: [TLSCertificateSummary], trustAnchors: [TLSCertificateSummary], files: TLSIdentityFiles,
+        serverContext: SSLContext, clientContext: SSLContext
     ) {
         self.identity = identity
         self.trustDomain = trustDomain
@@ -78,6 +83,8 @@ public final class TLSCredentials: @unchecked Sendable {
         self.notBefore = notBefore
         self.notAfter = notAfter
         self.trustAnchorCount = trustAnchorCount
+        self.chain = chain
+        self.trustAnchors = trustAnchors
         self.files = files
         self.serverContext = serverContext
         self.clientContext = clientContext
@@ -174,7 +181,8 @@ public final class TLSCredentials: @unchecked Sendable {
 
         return TLSCredentials(
             identity: identity, trustDomain: trustDomain, serial: leaf.view.serial, notBefore: notBefore, notAfter: notAfter,
-            trustAnchorCount: store.count, files: files, serverContext: server, clientContext: client
+            trustAnchorCount: store.count, chain: chain.map(\.view.summary), trustAnchors: anchors.map(\.view.summary), files: files,
+            serverContext: server, clientContext: client
         )
     }
 

@@ -1,3 +1,5 @@
+import Addresses
+import Admin
 import ArgumentParser
 import Config
 import Glibc
@@ -52,14 +54,14 @@ struct WaitCommand: ParsableCommand {
                 print("weft wait: the proxy is ready")
                 guard !command.isEmpty else { return }
                 let status = ChildProcess.runForwardingSignals(command)
-                let told = Self.request("POST", "/quitquitquit", port: adminPort)
+                let told = AdminClient.request(SocketAddress(IPv4Address.loopback, port: adminPort), method: "POST", path: "/quitquitquit")
                 switch told {
-                case .answered(200, _):
+                case .success(let response) where response.status == 200:
                     print("weft wait: \(command[0]) exited (status \(status)); the proxy was told to exit")
-                case .answered(let code, let body):
-                    Descriptor.standardError.writeAll("weft wait: \(command[0]) exited (status \(status)); the proxy's admin port answered \(code): \(body)\n")
-                case .failed(let reason):
-                    Descriptor.standardError.writeAll("weft wait: \(command[0]) exited (status \(status)); telling the proxy to exit failed: \(reason)\n")
+                case .success(let response):
+                    Descriptor.standardError.writeAll("weft wait: \(command[0]) exited (status \(status)); the proxy's admin port answered \(response.status): \(response.body)\n")
+                case .failure(let failure):
+                    Descriptor.standardError.writeAll("weft wait: \(command[0]) exited (status \(status)); telling the proxy to exit failed: \(failure)\n")
                 }
                 Weft.exit(withError: ExitCode(status))
             case .notReady(let reason):
@@ -77,57 +79,16 @@ struct WaitCommand: ParsableCommand {
         case notReady(String)
     }
 
-    /// One `GET /healthz/ready` to 127.0.0.1:`port`.
+    /// One `GET /healthz/ready` to 127.0.0.1:`port` (blocking, 1 s for all of it).
     static func probe(port: UInt16) -> Probe {
-        switch request("GET", "/healthz/ready", port: port) {
-        case .failed(let reason):
-            return .notReady(reason)
-        case .answered(200, _):
+        switch AdminClient.get(SocketAddress(IPv4Address.loopback, port: port), path: "/healthz/ready", timeoutMilliseconds: 1000) {
+        case .failure(let failure):
+            return .notReady(failure.description)
+        case .success(let response) where response.status == 200:
             return .ready
-        case .answered(let status, let body):
-            let reason = body.split(separator: "\n").joined(separator: "; ")
-            return .notReady("\(status)\(reason.isEmpty ? "" : ": " + reason)")
+        case .success(let response):
+            let reason = response.body.split(separator: "\n").joined(separator: "; ")
+            return .notReady("\(response.status)\(reason.isEmpty ? "" : ": " + reason)")
         }
-    }
-
-    enum Answer {
-        case answered(Int, String)
-        case failed(String)
-    }
-
-    /// One HTTP/1.1 request without a body to 127.0.0.1:`port` (blocking, 1 s timeouts).
-    static func request(_ method: String, _ path: String, port: UInt16) -> Answer {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failed("socket: \(Errno.current)") }
-        defer { Glibc.close(fd) }
-        var limit = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return .failed("nothing listens on 127.0.0.1:\(port) (\(Errno.current))") }
-        let length = method == "POST" ? "Content-Length: 0\r\n" : ""
-        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(length)Connection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
-            return .failed("sending the request: \(Errno.current)")
-        }
-        var response: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while response.count < 65536 {
-            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { break }
-            response += chunk[0..<count]
-        }
-        let text = String(decoding: response, as: UTF8.self)
-        guard text.hasPrefix("HTTP/1.1 ") || text.hasPrefix("HTTP/1.0 "), text.count >= 12, let status = Int(text.dropFirst(9).prefix(3)) else {
-            return .failed(text.isEmpty ? "no answer from 127.0.0.1:\(port)" : "not an HTTP answer from 127.0.0.1:\(port)")
-        }
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-        return .answered(status, body)
     }
 }

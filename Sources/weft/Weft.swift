@@ -1,5 +1,6 @@
 import ArgumentParser
 import LinuxSys
+import Proxy
 
 /// The `weft` command: argument parsing and wiring only; every capability lives in a library target.
 @main
@@ -7,7 +8,7 @@ struct Weft: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weft",
         abstract: "A sidecar service-mesh data plane for Linux.",
-        subcommands: [InitCommand.self, ProxyCommand.self, WaitCommand.self, CheckCommand.self, CACommand.self, VersionCommand.self]
+        subcommands: [InitCommand.self, ProxyCommand.self, WaitCommand.self, StatusCommand.self, CheckCommand.self, CACommand.self, VersionCommand.self]
     )
 
     /// ArgumentParser exits 64 (EX_USAGE) on bad arguments; Weft's contract is 2 for usage and
@@ -57,6 +58,3 @@ struct VersionCommand: ParsableCommand {
         print("weft \(weftVersion)")
     }
 }
-
-/// Bumped by hand at each release.
-let weftVersion = "0.1.0-dev"

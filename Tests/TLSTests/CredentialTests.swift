@@ -23,6 +23,29 @@ struct CredentialLoadingTests {
         #expect(credentials.trustAnchorCount == 1)
     }
 
+    @Test func chainAndTrustAnchorsAreSummarizedAsPKIReadsThem() throws {
+        let ca = try TestCA(intermediate: true)
+        let identity = try ca.issue(Mesh.serverID)
+        let credentials = try identity.credentials()
+        // What the PKI target (its own reader of the same PEM) says about each certificate.
+        func expected(_ pem: [UInt8]) throws -> [TLSCertificateSummary] {
+            try PKI.Certificate.all(pem: pem, source: "test").map { certificate in
+                let info = certificate.info
+                return TLSCertificateSummary(
+                    subject: info.subject, serial: info.serialNumber, notBefore: Int(info.notBefore), notAfter: Int(info.notAfter),
+                    uris: info.subjectAlternativeNames.compactMap { if case .uri(let uri) = $0 { uri } else { nil } }, isCA: info.isCA)
+            }
+        }
+        #expect(credentials.chain == (try expected(identity.chain)))
+        #expect(credentials.trustAnchors == (try expected(identity.bundle)))
+        #expect(credentials.chain.count == 2, "the leaf and the intermediate")
+        #expect(credentials.chain[0].uris == [Mesh.serverID])
+        #expect(credentials.chain[0].serial == credentials.serial)
+        #expect(credentials.chain[0].subject == "O=cluster.local")
+        #expect(!credentials.chain[0].isCA && credentials.chain[1].isCA && credentials.trustAnchors[0].isCA)
+        #expect(credentials.trustAnchors[0].subject == "CN=Weft root CA,O=cluster.local")
+    }
+
     /// How each broken file is reported: (name, what to do to the good files, kind, words the
     /// message must contain).
     static let broken: [(String, @Sendable (TemporaryDirectory, TestCA) throws -> Void, TLSError.Kind, [String])] = [

@@ -79,4 +79,10 @@ extern const int COpenSSLShims_tls_ERR_LIB_SYS;
 // OPENSSL_free().
 void COpenSSLShims_tls_free(void *pointer);
 
+// BIO_get_mem_data(): points *data at a memory BIO's contents (owned by the BIO) and returns
+// their length.
+long COpenSSLShims_tls_bio_contents(BIO *bio, const char **data);
+// XN_FLAG_RFC2253 for X509_NAME_print_ex(3) (a composite of macros).
+unsigned long COpenSSLShims_tls_name_flags_rfc2253(void);
+
 #endif
