@@ -200,7 +200,9 @@ class Introspection(MTLSTestCase):
         everything = self.admin_get(a, "/stats").splitlines()
         self.assertEqual(everything, sorted(everything))
         for line in everything:
-            self.assertRegex(line, r"^weft_[a-z_]+(\{[^}]*\})?: \d+$")
+            self.assertRegex(line, r"^(weft|istio)_[a-z_]+(\{[^}]*\})?: \d+(\.\d+)?$")
+        self.assertTrue(any(line.startswith("istio_request_duration_milliseconds_count{") and line.endswith(": 1") for line in everything),
+                        "a histogram shows as its count (and sum)")
         self.assertIn("weft_certificate_valid: 1", everything)
         self.assertIn("weft_traffic_config_version: 1", everything)
         self.assertTrue(any(re.match(r"weft_tls_handshakes_total\{direction=outbound,result=ok\}: [1-9]", line) for line in everything),

@@ -136,7 +136,8 @@ final class AdminIntrospection: Sendable {
 }
 
 /// The admin API's `/stats`: every sample of the metric families, one line each, sorted, as
-/// `name{label=value,…}: value` (Envoy's `/stats` is read the same way) without HELP and TYPE.
+/// `name{label=value,…}: value` (Envoy's `/stats` is read the same way) without HELP and TYPE;
+/// a histogram as its `_count` and `_sum`.
 /// Labels with an empty value are left out (Prometheus reads an empty label as no label); in
 /// values, backslash and newline are escaped as in the exposition format.
 enum StatsText {
@@ -149,6 +150,16 @@ enum StatsText {
                 let name = labels.isEmpty ? family.name : "\(family.name){\(labels.joined(separator: ","))}"
                 if let filter, !filter.isEmpty, !name.contains(filter) { continue }
                 lines.append("\(name): \(sample.value)")
+            }
+            // Histograms by their count and sum; buckets are for Prometheus, not for reading.
+            for histogram in family.histograms where !(usedOnly && histogram.count == 0) {
+                let labels = histogram.labels.filter { !$0.1.isEmpty }.map { "\($0.0)=\(escape($0.1))" }
+                let suffix = labels.isEmpty ? "" : "{\(labels.joined(separator: ","))}"
+                for (part, value) in [("_count", String(histogram.count)), ("_sum", histogram.sum)] {
+                    let name = family.name + part + suffix
+                    if let filter, !filter.isEmpty, !name.contains(filter) { continue }
+                    lines.append("\(name): \(value)")
+                }
             }
         }
         return lines.sorted().map { $0 + "\n" }.joined()
