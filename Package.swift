@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "NetfilterTests", dependencies: ["Netfilter", "Addresses", "LinuxSys"], resources: [.copy("Golden")]),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "LinuxSys"]),
         .testTarget(name: "RelayTests", dependencies: ["Relay", "LinuxSys"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses", "Routing"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Addresses", "Routing", "Policy", "Identity", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "Addresses", "LinuxSys"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
