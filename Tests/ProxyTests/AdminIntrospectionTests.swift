@@ -105,6 +105,16 @@ import Testing
         #expect(StatsText.render(Self.families, filter: "") == StatsText.render(Self.families))
     }
 
+    @Test func aHistogramReadsAsItsCountAndSum() {
+        let histogram = MetricFamily(name: "istio_request_duration_milliseconds", help: "h", histograms: [
+            HistogramSample(labels: [("response_code", "200")], buckets: [("1", 2), ("+Inf", 3)], sum: "4.500", count: 3),
+            HistogramSample(labels: [("response_code", "503")], buckets: [("1", 0), ("+Inf", 0)], sum: "0.000", count: 0),
+        ])
+        #expect(StatsText.render([histogram], filter: "200") ==
+            "istio_request_duration_milliseconds_count{response_code=200}: 3\nistio_request_duration_milliseconds_sum{response_code=200}: 4.500\n")
+        #expect(StatsText.render([histogram], usedOnly: true).split(separator: "\n").count == 2)
+    }
+
     @Test func usedOnlyDropsZeros() {
         #expect(StatsText.render(Self.families, filter: "weft_connections", usedOnly: true) == "weft_connections_opened_total{direction=outbound}: 7\n")
         #expect(StatsText.render(Self.families, usedOnly: true).split(separator: "\n").count == 4)
