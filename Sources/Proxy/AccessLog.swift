@@ -92,6 +92,26 @@ struct AccessLine {
         if let value { field(key, value) } else { null(key) }
     }
 
+    /// A JSON string of bytes received from a peer (a field value): UTF-8 as it is, anything
+    /// else as U+FFFD.
+    mutating func field(_ key: StaticString, bytes: ArraySlice<UInt8>) {
+        self.key(key)
+        if bytes.allSatisfy({ $0 < 0x80 }) {
+            appendJSONString(utf8: bytes, to: &self.bytes)
+        } else {
+            appendJSONString(String(decoding: bytes, as: UTF8.self), to: &self.bytes)
+        }
+    }
+
+    /// A JSON string that `write` appends itself, without escaping: only for text the proxy
+    /// formats from characters JSON never escapes (hex digits and dashes of an id).
+    mutating func field(_ key: StaticString, unescaped write: (inout [UInt8]) -> Void) {
+        self.key(key)
+        bytes.append(UInt8(ascii: "\""))
+        write(&bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     private mutating func null(_ key: StaticString) {
         self.key(key)
         bytes.append(contentsOf: "null".utf8)
@@ -141,24 +161,27 @@ struct AccessLine {
 /// Appends `text` as a JSON string (RFC 8259 §7): quotes, backslashes and control characters
 /// escaped; everything else, including non-ASCII, as UTF-8.
 func appendJSONString(_ text: String, to output: inout [UInt8]) {
-    output.append(UInt8(ascii: "\""))
     var text = text
-    text.withUTF8 { utf8 in
-        for byte in utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): output.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): output.append(contentsOf: "\\\\".utf8)
-            case 0x0A: output.append(contentsOf: "\\n".utf8)
-            case 0x0D: output.append(contentsOf: "\\r".utf8)
-            case 0x09: output.append(contentsOf: "\\t".utf8)
-            case 0..<0x20, 0x7F:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                output.append(contentsOf: "\\u00".utf8)
-                output.append(hex[Int(byte >> 4)])
-                output.append(hex[Int(byte & 0xF)])
-            default:
-                output.append(byte)
-            }
+    text.withUTF8 { appendJSONString(utf8: $0, to: &output) }
+}
+
+/// Appends valid UTF-8 as a JSON string, escaped as `appendJSONString(_:to:)` says.
+func appendJSONString(utf8: some Collection<UInt8>, to output: inout [UInt8]) {
+    output.append(UInt8(ascii: "\""))
+    for byte in utf8 {
+        switch byte {
+        case UInt8(ascii: "\""): output.append(contentsOf: "\\\"".utf8)
+        case UInt8(ascii: "\\"): output.append(contentsOf: "\\\\".utf8)
+        case 0x0A: output.append(contentsOf: "\\n".utf8)
+        case 0x0D: output.append(contentsOf: "\\r".utf8)
+        case 0x09: output.append(contentsOf: "\\t".utf8)
+        case 0..<0x20, 0x7F:
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            output.append(contentsOf: "\\u00".utf8)
+            output.append(hex[Int(byte >> 4)])
+            output.append(hex[Int(byte & 0xF)])
+        default:
+            output.append(byte)
         }
     }
     output.append(UInt8(ascii: "\""))
