@@ -19,14 +19,20 @@ public enum HTTPSerializer {
     /// `.chunked` (a request is never delimited by closing, RFC 9112 §6.3); chunked only for
     /// HTTP/1.1 (RFC 9112 §6.1: not to an HTTP/1.0 recipient); the target is non-empty visible ASCII
     /// without `#` or `\`, so a rewritten target cannot inject a line.
-    public static func requestHead(_ head: HTTPRequestHead, framing: HTTPBodyFraming, omitting: UInt64 = 0, into output: inout [UInt8]) {
+    ///
+    /// `reservingExtra` bytes more are reserved with the head, for fields the caller appends
+    /// before the empty line (`RequestCorrelation.appendAddedFields(to:)`), so they cost no second
+    /// allocation.
+    public static func requestHead(
+        _ head: HTTPRequestHead, framing: HTTPBodyFraming, omitting: UInt64 = 0, reservingExtra extra: Int = 0, into output: inout [UInt8]
+    ) {
         precondition(framing != .untilClose && framing != .tunnel, "HTTPSerializer: a request is framed by none, contentLength or chunked")
         precondition(framing != .chunked || head.version == .http1_1, "HTTPSerializer: chunked needs HTTP/1.1")
         precondition(!head.target.utf8.isEmpty && head.target.utf8.allSatisfy(RequestTarget.isTargetChar),
                      "HTTPSerializer: request-target \(head.target.debugDescription) has characters a target may not have")
         // One allocation for the whole head: fields plus ": " and CRLF each, the request line
         // and the framing field.
-        output.reserveCapacity(output.count + head.headers.bytes.count + 4 * head.headers.count + head.target.utf8.count + 64)
+        output.reserveCapacity(output.count + head.headers.bytes.count + 4 * head.headers.count + head.target.utf8.count + 64 + extra)
         ASCII.append(head.method.rawValue, to: &output)
         output.append(ASCII.space)
         ASCII.append(head.target, to: &output)

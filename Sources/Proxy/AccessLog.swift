@@ -92,6 +92,26 @@ struct AccessLine {
         if let value { field(key, value) } else { null(key) }
     }
 
+    /// A JSON string of bytes received from a peer (a field value): UTF-8 as it is, anything
+    /// else as U+FFFD.
+    mutating func field(_ key: StaticString, bytes: ArraySlice<UInt8>) {
+        self.key(key)
+        if bytes.allSatisfy({ $0 < 0x80 }) {
+            appendJSONString(utf8: bytes, to: &self.bytes)
+        } else {
+            appendJSONString(String(decoding: bytes, as: UTF8.self), to: &self.bytes)
+        }
+    }
+
+    /// A JSON string that `write` appends itself, without escaping: only for text the proxy
+    /// formats from characters JSON never escapes (hex digits and dashes of an id).
+    mutating func field(_ key: StaticString, unescaped write: (inout [UInt8]) -> Void) {
+        self.key(key)
+        bytes.append(UInt8(ascii: "\""))
+        write(&bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     private mutating func null(_ key: StaticString) {
         self.key(key)
         bytes.append(contentsOf: "null".utf8)

@@ -34,6 +34,8 @@ final class HTTPExchange {
     var routed: RoutedRequest?
     /// The endpoint of the last attempt, for the log line.
     var endpoint: SocketAddress?
+    /// Its `x-request-id` and trace context, as forwarded (nil: the session generates no ids).
+    var correlation: RequestCorrelation?
 
     init(head: HTTPRequestHead, now: UInt64) {
         startedAt = now
@@ -229,6 +231,9 @@ final class HTTPSession {
     /// Request bodies up to this size are kept for retries; larger requests are not retried.
     static let maximumReplayBytes = 64 * 1024
     private let authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?
+    /// Gives every request an `x-request-id` and a `traceparent` (see `RequestCorrelation`);
+    /// nil: requests are forwarded without them.
+    private let ids: RequestIDSource?
     private let log: (HTTPExchange) -> Void
     private let buffers: BufferPool
     /// The worker loop's time of the current wakeup (what access log durations are measured in).
@@ -344,10 +349,11 @@ final class HTTPSession {
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
         buffers: BufferPool, now: @escaping () -> UInt64, authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?,
-        router: HTTPRouting? = nil, log: @escaping (HTTPExchange) -> Void
+        router: HTTPRouting? = nil, ids: RequestIDSource? = nil, log: @escaping (HTTPExchange) -> Void
     ) {
         self.now = now
         self.router = router
+        self.ids = ids
         self.direction = direction
         self.client = client
         self.upstream = upstream
@@ -565,6 +571,7 @@ final class HTTPSession {
             requestEventPending = false
             // The rest of the input cannot be framed: answer in turn, then close.
             let exchange = reading ?? HTTPExchange(refused: now())
+            if exchange.correlation == nil { exchange.correlation = ids?.generate() }
             exchange.flag = .badRequest
             exchange.reason = "bad request: \(error.reason): \(error.detail)"
             exchange.local = localResponse(status: error.status, body: "bad request: \(error.reason)\n", reason: exchange.reason!, close: true)
@@ -586,11 +593,17 @@ final class HTTPSession {
         discardRequestBody = false
         if !exchange.requestPersistent || draining { exchange.closeAfter = true }
         if reading == nil, exchange.closeAfter { requestsDone = true }
+        // The fields not forwarded; nil past 64 fields (the head is then forwarded from a copy).
+        // Routed, the head forwarded is the one the route's filters make, and its ids are
+        // decided on that one (`forwardRouted`).
+        let hopByHop = router == nil ? HTTPSemantics.hopByHopMask(in: head.headers) : nil
+        if router == nil { exchange.correlation = correlate(head.headers, hopByHop: hopByHop) }
 
         if let authorize {
             let decision = authorize(head, exchange)
             exchange.decision = decision
             if !decision.isAllowed {
+                if exchange.correlation == nil { exchange.correlation = correlate(head.headers, hopByHop: HTTPSemantics.hopByHopMask(in: head.headers)) }
                 refuse(exchange, framing: framing, head: head, decision: decision)
                 return
             }
@@ -609,16 +622,7 @@ final class HTTPSession {
             return
         }
         let upgrading = exchange.upgradeRequested && head.method != .CONNECT
-        var bytes: [UInt8] = []
-        if !upgrading, let hopByHop = HTTPSemantics.hopByHopMask(in: head.headers) {
-            // The usual request: written without copying its fields.
-            HTTPSerializer.requestHead(head, framing: framing, omitting: hopByHop, into: &bytes)
-        } else {
-            var forwarded = head
-            HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
-            HTTPSerializer.requestHead(forwarded, framing: framing, into: &bytes)
-        }
-        toUpstream.append(bytes)
+        toUpstream.append(forwardedHead(head, framing: framing, upgrading: upgrading, hopByHop: hopByHop, correlation: exchange.correlation))
         responses.expectResponse(to: head.method, upgradeRequested: exchange.upgradeRequested && head.method != .CONNECT)
     }
 
@@ -691,6 +695,7 @@ final class HTTPSession {
     func requestHeadTimedOut() {
         guard requestHeadStartedAt != 0, !requestsDone else { return }
         let exchange = HTTPExchange(refused: requestHeadStartedAt)
+        exchange.correlation = ids?.generate()
         exchange.flag = .downstreamTermination
         exchange.reason = "the request head did not arrive within \(Self.headerTimeout / 1_000_000_000)s"
         exchange.local = localResponse(status: 408, body: "request timeout\n", reason: exchange.reason!, close: true)
@@ -1064,6 +1069,7 @@ final class HTTPSession {
         guard let router else { return }
         switch router.route(head, exchange: exchange, now: now()) {
         case .respond(let answer):
+            if exchange.correlation == nil { exchange.correlation = correlate(head.headers, hopByHop: HTTPSemantics.hopByHopMask(in: head.headers)) }
             exchange.flag = answer.flag
             exchange.reason = answer.reason
             let body = answer.body.isEmpty ? Self.reasonPhrase(answer.status).lowercased() + ": " + answer.reason + "\n" : answer.body
@@ -1071,38 +1077,84 @@ final class HTTPSession {
                                            close: exchange.closeAfter, extraHeaders: answer.headers)
             discardRequestBody = true
         case .forward(let request):
+            let hopByHop = HTTPSemantics.hopByHopMask(in: request.head.headers)
+            if ids != nil {
+                let correlation = correlate(request.head.headers, hopByHop: hopByHop)
+                request.correlation = correlation
+                exchange.correlation = correlation
+            }
             exchange.routed = request
             routed = request
             replay.removeAll(keepingCapacity: true)
             keepsReplay = request.maximumAttempts > 1
-            queueRoutedHead(request)
+            queueRoutedHead(request, hopByHop: hopByHop)
             responses.expectResponse(to: request.head.method, upgradeRequested: exchange.upgradeRequested && head.method != .CONNECT)
             startAttempt(request)
         }
     }
 
-    /// The head of the current attempt, with its number in `x-weft-attempt-count`.
-    private func queueRoutedHead(_ request: RoutedRequest) {
+    /// The head of the current attempt, with its number in `x-weft-attempt-count`. `hopByHop`:
+    /// `HTTPSemantics.hopByHopMask(in: request.head.headers)`.
+    private func queueRoutedHead(_ request: RoutedRequest, hopByHop: UInt64?) {
         let upgrading = HTTPSemantics.isUpgradeRequest(request.head) && request.head.method != .CONNECT
-        if !upgrading, let hopByHop = HTTPSemantics.hopByHopMask(in: request.head.headers), !request.head.headers.contains("x-weft-attempt-count") {
-            // The usual request: its fields written without copying them, the count after them.
-            var bytes: [UInt8] = []
-            HTTPSerializer.requestHead(request.head, framing: requestFraming, omitting: hopByHop, into: &bytes)
-            bytes.removeLast(2) // the blank line ending the head
-            bytes.append(contentsOf: "x-weft-attempt-count: ".utf8)
-            bytes.append(contentsOf: String(request.attempt).utf8)
-            bytes.append(contentsOf: "\r\n\r\n".utf8)
-            toUpstream.append(bytes)
-            return
-        }
-        var forwarded = request.head
-        HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
-        // The count is the proxy's: whatever the client sent under that name goes.
-        forwarded.headers.remove(name: "x-weft-attempt-count")
-        forwarded.headers.add(name: "x-weft-attempt-count", value: String(request.attempt))
+        toUpstream.append(forwardedHead(
+            request.head, framing: requestFraming, upgrading: upgrading, hopByHop: hopByHop, correlation: request.correlation, attempt: request.attempt
+        ))
+    }
+
+    /// The bytes of a request head as forwarded: without its hop-by-hop fields, with the ids
+    /// `correlation` decided (`RequestCorrelation`: generated fields added, the ones they replace
+    /// left out) and, routed, the attempt's number in `x-weft-attempt-count`. The usual head is
+    /// written from the parsed one without copying its fields, what the proxy adds after them;
+    /// an upgrade, more than 64 fields (`hopByHop` nil) or a client's own attempt count go
+    /// through a copy.
+    private func forwardedHead(
+        _ head: HTTPRequestHead, framing: HTTPBodyFraming, upgrading: Bool, hopByHop: UInt64?, correlation: RequestCorrelation?, attempt: Int? = nil
+    ) -> [UInt8] {
         var bytes: [UInt8] = []
-        HTTPSerializer.requestHead(forwarded, framing: requestFraming, into: &bytes)
-        toUpstream.append(bytes)
+        let clientSentCount = attempt != nil && head.headers.contains(Self.attemptCountName)
+        if !upgrading, let hopByHop, !clientSentCount {
+            let omitting = hopByHop | (correlation?.omitting ?? 0)
+            guard correlation?.addsFields == true || attempt != nil else {
+                // Nothing to add (the ids were both there): the head as parsed, less its hop-by-hop fields.
+                HTTPSerializer.requestHead(head, framing: framing, omitting: omitting, into: &bytes)
+                return bytes
+            }
+            let extra = (correlation?.addedFieldsLength ?? 0) + (attempt != nil ? Self.attemptCountName.utf8.count + 24 : 0)
+            HTTPSerializer.requestHead(head, framing: framing, omitting: omitting, reservingExtra: extra, into: &bytes)
+            bytes.removeLast(2) // the empty line ending the head, written again after the added fields
+            correlation?.appendAddedFields(to: &bytes)
+            if let attempt {
+                bytes.append(contentsOf: Self.attemptCountName.utf8)
+                bytes.append(contentsOf: ": ".utf8)
+                bytes.append(contentsOf: String(attempt).utf8)
+                bytes.append(contentsOf: "\r\n".utf8)
+            }
+            bytes.append(contentsOf: "\r\n".utf8)
+            return bytes
+        }
+        var forwarded = head
+        HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
+        correlation?.apply(to: &forwarded.headers)
+        if let attempt {
+            // The count is the proxy's: whatever the client sent under that name goes.
+            forwarded.headers.remove(name: Self.attemptCountName)
+            forwarded.headers.add(name: Self.attemptCountName, value: String(attempt))
+        }
+        HTTPSerializer.requestHead(forwarded, framing: framing, into: &bytes)
+        return bytes
+    }
+
+    private static let attemptCountName = "x-weft-attempt-count"
+
+    /// The ids of a request whose head is forwarded without the fields `hopByHop` names (nil:
+    /// more than 64 fields, read from a copy without them); nil when the session makes none.
+    private func correlate(_ headers: HTTPHeaders, hopByHop: UInt64?) -> RequestCorrelation? {
+        guard let ids else { return nil }
+        if let hopByHop { return ids.correlate(headers, ignoring: hopByHop) }
+        var forwarded = headers
+        HTTPSemantics.removeHopByHop(from: &forwarded)
+        return ids.correlate(forwarded, ignoring: 0)
     }
 
     /// Queues request bytes for the upstream (and keeps them for a retry).
@@ -1199,7 +1251,7 @@ final class HTTPSession {
         if mayRetry(request), router.prepareRetry(request, now: now()) {
             // prepareRetry chose the endpoint, counted the attempt and set the backoff; the
             // attempt starts when the backoff's deadline passes.
-            queueRoutedHead(request)
+            queueRoutedHead(request, hopByHop: HTTPSemantics.hopByHopMask(in: request.head.headers))
             if !replay.isEmpty { toUpstream.append(replay) }
             responses.expectResponse(to: request.head.method, upgradeRequested: HTTPSemantics.isUpgradeRequest(request.head) && request.head.method != .CONNECT)
             return

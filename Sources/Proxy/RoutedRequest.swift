@@ -94,8 +94,11 @@ struct LocalAnswer: Error {
 /// One request the router sent upstream, with what its retries and timeouts need. Owned by the
 /// session while the request is in flight; the router fills in the endpoint of each attempt.
 final class RoutedRequest {
-    /// The head as forwarded (filters applied), without `x-weft-attempt-count`.
+    /// The head as forwarded (filters applied), without `x-weft-attempt-count` and without the
+    /// ids `correlation` adds.
     var head: HTTPRequestHead
+    /// The request's `x-request-id` and trace context, decided on `head` (nil: none are added).
+    var correlation: RequestCorrelation?
     var target: UpstreamTarget
     /// The balancer and endpoint index the current attempt's endpoint came from (nil: the
     /// original destination, passed through).

@@ -59,6 +59,8 @@ final class Worker {
     let tlsHandshakeTimeout: UInt64
     /// Traffic management: snapshot, balancers, retry budgets, upstream pools.
     let traffic: WorkerTraffic
+    /// New `x-request-id`s and trace contexts for HTTP requests that come without them.
+    let requestIDs = RequestIDSource()
 
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []

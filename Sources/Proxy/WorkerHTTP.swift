@@ -72,7 +72,7 @@ extension Worker {
         }
         let session = HTTPSession(
             direction: direction, client: connection.clientEnd, upstream: connection.upstreamEnd, upstreamFailure: upstreamFailure,
-            buffers: buffers, now: { [loop] in loop.now }, authorize: authorize, router: router
+            buffers: buffers, now: { [loop] in loop.now }, authorize: authorize, router: router, ids: requestIDs
         ) { [loop] exchange in
             let duration = loop.now &- exchange.startedAt
             metricKey.service = exchange.routed?.serviceLabels ?? connectionService
@@ -113,6 +113,14 @@ extension Worker {
                 line.field("response_bytes", exchange.responseBodyBytes)
                 line.field("duration_ms", duration / 1_000_000)
                 line.field("response_flags", exchange.flag?.rawValue ?? "-")
+                if let correlation = exchange.correlation {
+                    // As forwarded (or, for a request the proxy answered, as it would have been).
+                    switch correlation.requestID {
+                    case .received(let bytes): line.field("request_id", bytes: bytes)
+                    case .generated(let id): line.field("request_id", unescaped: { id.append(to: &$0) })
+                    }
+                    line.field("trace_id", unescaped: { correlation.trace.traceID.append(to: &$0) })
+                }
                 if let decision = exchange.decision {
                     line.field("decision", decision.isAllowed ? "allow" : "deny")
                     line.field("policy", decision.policyName)

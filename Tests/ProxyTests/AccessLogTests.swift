@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import HTTP
 import LinuxSys
 import Testing
 @testable import Proxy
@@ -77,6 +78,21 @@ private func written(_ body: (AccessLog) -> Void) -> String {
         #expect(available().isEmpty, "\(lines) lines, \(lines * line.count) bytes: still below the threshold")
         log.record { $0.field("padding", String(repeating: "p", count: 100)) }
         #expect(available() == Array(repeating: line, count: lines + 1).flatMap { $0 })
+    }
+
+    @Test func fieldBytesFromAPeerAreEscapedAndIdsWrittenAsTheyAre() throws {
+        let text = written { log in
+            log.record { line in
+                line.field("request_id", bytes: Array("id \"1\" \\ x".utf8)[...])
+                line.field("other", bytes: [0x61, 0xE9, 0xFF, 0x62][...]) // obs-text that is not UTF-8
+                line.field("trace_id", unescaped: { TraceID(high: 0x4bf9_2f35_77b3_4da6, low: 0xa3ce_929d_0e0e_4736).append(to: &$0) })
+            }
+            log.flush()
+        }
+        #expect(text == #"{"request_id":"id \"1\" \\ x","other":"a"# + "\u{FFFD}\u{FFFD}" + #"b","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}"# + "\n")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["request_id"] as? String == "id \"1\" \\ x")
+        #expect(object["trace_id"] as? String == "4bf92f3577b34da6a3ce929d0e0e4736")
     }
 
     @Test func aDisabledLogBuildsNothing() {

@@ -15,11 +15,12 @@ private final class SessionRig {
     var logged: [HTTPExchange] = []
     var session: HTTPSession!
 
-    init(bufferSize: Int = 16 * 1024, authorize: ((HTTPRequestHead) -> Decision)? = nil) {
+    init(bufferSize: Int = 16 * 1024, ids: RequestIDSource? = nil, authorize: ((HTTPRequestHead) -> Decision)? = nil) {
         buffers = BufferPool(bufferSize: bufferSize)
         session = HTTPSession(
             direction: .inbound, client: .socket(client.far), upstream: .socket(upstream.near), upstreamFailure: nil,
-            buffers: buffers, now: { Clock.monotonicNanoseconds() }, authorize: authorize.map { decide in { head, _ in decide(head) } }
+            buffers: buffers, now: { Clock.monotonicNanoseconds() }, authorize: authorize.map { decide in { head, _ in decide(head) } },
+            ids: ids
         ) { [unowned self] exchange in self.logged.append(exchange) }
     }
 
@@ -202,6 +203,143 @@ private final class SessionRig {
         #expect(!answered.lowercased().contains("connection: close"))
         #expect(rig.logged.map(\.status) == [200, 403, 200])
         #expect(rig.logged[1].flag == .denied && rig.logged[1].decision == deny)
+    }
+}
+
+/// The request heads in `text` (what a server received), parsed.
+func requestHeads(_ text: String) -> [HTTPRequestHead] {
+    var parser = HTTPMessageParser(.request)
+    var bytes = Array(text.utf8)[...]
+    var heads: [HTTPRequestHead] = []
+    while !bytes.isEmpty {
+        switch parser.parse(bytes) {
+        case .requestHead(let head, _, let consumed):
+            heads.append(head)
+            bytes = bytes.dropFirst(consumed)
+        case .needMoreInput(let consumed), .body(_, _, let consumed), .messageEnd(_, let consumed):
+            if consumed == 0 && parser.waitingFor != .head(firstByteSeen: false) { return heads }
+            bytes = bytes.dropFirst(consumed)
+        default:
+            return heads
+        }
+    }
+    return heads
+}
+
+/// The one `x-request-id` and the one valid `traceparent` of a forwarded head (nil if not so).
+func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceContext)? {
+    let ids = head.headers.values(for: "x-request-id")
+    let traces = head.headers.values(for: "traceparent")
+    guard ids.count == 1, traces.count == 1, let trace = TraceContext(parsing: traces[0]) else { return nil }
+    return (ids[0], trace)
+}
+
+@Suite struct HTTPSessionCorrelationTests {
+    static let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    static let b3 = "X-B3-TraceId: 80f198ee56343ba864fe8b2a57d3eff7\r\nX-B3-SpanId: e457b5a2e4d86bd1\r\nX-B3-Sampled: 1\r\n"
+        + "b3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1\r\n"
+
+    @Test func requestsWithoutIdsGetNewOnesEachTheirOwn() throws {
+        let rig = SessionRig(ids: RequestIDSource(seed: 7))
+        var seen: [(String, TraceContext)] = []
+        for path in ["/a", "/b", "/c"] {
+            send(rig.application, "GET \(path) HTTP/1.1\r\nHost: b\r\n\(Self.b3)\r\n")
+            #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+            let forwarded = drain(rig.server)
+            // The client's fields first, untouched (B3 is not W3C: passed through); the ids after them.
+            #expect(forwarded.hasPrefix("GET \(path) HTTP/1.1\r\nHost: b\r\n\(Self.b3)x-request-id: "), "\(forwarded)")
+            let head = try #require(requestHeads(forwarded).first)
+            let ids = try #require(forwardedIDs(head), "one x-request-id and one valid traceparent: \(forwarded)")
+            #expect(forwarded.hasSuffix("\r\ntraceparent: \(ids.trace)\r\n\r\n"))
+            #expect(RequestID(parsing: ids.requestID) != nil, "a lowercase UUID v4: \(ids.requestID)")
+            #expect(ids.trace.version == 0 && ids.trace.flags == 0, "nothing was sampled: \(ids.trace)")
+            seen.append(ids)
+            send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+            _ = drain(rig.application)
+        }
+        #expect(Set(seen.map(\.0)).count == 3, "a request id per request")
+        #expect(Set(seen.map(\.1.traceID)).count == 3 && Set(seen.map(\.1.parentID)).count == 3, "a trace per request")
+        // The log line gets what was forwarded.
+        #expect(rig.logged.count == 3)
+        for (exchange, ids) in zip(rig.logged, seen) {
+            let correlation = try #require(exchange.correlation)
+            #expect(correlation.trace == ids.1)
+            let id = try #require(RequestID(parsing: ids.0))
+            #expect(correlation.requestID == .generated(id))
+        }
+    }
+
+    @Test func validIdsAreForwardedByteForByte() throws {
+        let rig = SessionRig(ids: RequestIDSource(seed: 7))
+        let head = "POST /orders HTTP/1.1\r\nHost: b\r\nX-Request-ID: 7c0f5a1e-client-chosen\r\ntraceparent: \(Self.trace)\r\n"
+            + "tracestate: rojo=00f067aa0ba902b7,congo=t61rcWkgMzE\r\n\(Self.b3)Content-Length: 5\r\n\r\n"
+        send(rig.application, head + "hello")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == head + "hello")
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        let correlation = try #require(rig.logged.first?.correlation)
+        #expect(correlation.received == .valid && correlation.trace.description == Self.trace)
+        #expect(correlation.requestID == .received(Array("7c0f5a1e-client-chosen".utf8)[...]))
+    }
+
+    @Test func anInvalidTraceparentIsReplacedAndItsTracestateDropped() throws {
+        let rig = SessionRig(ids: RequestIDSource(seed: 7))
+        // Uppercase hex is not Trace Context (§3.2.2: HEXDIGLC).
+        send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\nTraceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01\r\n"
+            + "tracestate: congo=t61rcWkgMzE\r\nx-request-id: kept\r\n\(Self.b3)\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        let forwarded = drain(rig.server)
+        #expect(forwarded.hasPrefix("GET /a HTTP/1.1\r\nHost: b\r\nx-request-id: kept\r\n\(Self.b3)traceparent: 00-"), "\(forwarded)")
+        let forwardedHead = try #require(requestHeads(forwarded).first)
+        let ids = try #require(forwardedIDs(forwardedHead))
+        #expect(ids.requestID == "kept")
+        #expect(ids.trace.traceID.description != "4bf92f3577b34da6a3ce929d0e0e4736" && ids.trace.flags == 0)
+        #expect(!forwarded.lowercased().contains("tracestate"))
+        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        send(rig.server, "HTTP/1.1 204 No Content\r\n\r\n")
+        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(rig.logged.first?.correlation?.received == .invalid)
+        #expect(rig.logged.first?.correlation?.trace == ids.trace)
+    }
+
+    @Test func aTraceparentTheClientMakesHopByHopIsReplaced() throws {
+        let rig = SessionRig(ids: RequestIDSource(seed: 7))
+        send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\nConnection: traceparent\r\ntraceparent: \(Self.trace)\r\nx-request-id: r\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        let forwarded = drain(rig.server)
+        let forwardedHead = try #require(requestHeads(forwarded).first)
+        let ids = try #require(forwardedIDs(forwardedHead), "\(forwarded)")
+        #expect(ids.trace.description != Self.trace, "the next hop never sees the client's: a new trace is what it gets")
+    }
+
+    @Test func anUpgradeRequestGetsIdsToo() throws {
+        let rig = SessionRig(ids: RequestIDSource(seed: 7))
+        send(rig.application, "GET /chat HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: x\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        let forwarded = drain(rig.server)
+        let head = try #require(requestHeads(forwarded).first)
+        #expect(forwardedIDs(head) != nil, "\(forwarded)")
+        #expect(head.headers.values(for: "Upgrade") == ["websocket"] && head.headers.containsToken("upgrade", in: "Connection"))
+    }
+
+    @Test func answersTheProxyGivesItselfStillHaveIds() throws {
+        let deny = Decision(reason: .deniedByPolicy, policyIndex: 0, ruleIndex: 0, policyName: "default/no-admin", audited: [])
+        let rig = SessionRig(ids: RequestIDSource(seed: 7)) { _ in deny }
+        send(rig.application, "GET /admin HTTP/1.1\r\nHost: b\r\ntraceparent: \(Self.trace)\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == "", "nothing is forwarded")
+        for _ in 0..<4 { _ = rig.session.pumpResponses(budget: 16) }
+        let answered = drain(rig.application)
+        #expect(answered.hasPrefix("HTTP/1.1 403 Forbidden\r\n") && answered.contains("HTTP/1.1 400 Bad Request\r\n"))
+        #expect(rig.logged.map(\.status) == [403, 400])
+        let denied = try #require(rig.logged.first?.correlation)
+        #expect(denied.trace.description == Self.trace, "the client's trace, for the 403's line")
+        guard case .generated = denied.requestID else { Issue.record("the 403 has a generated request id"); return }
+        // The second request has no Host: refused by the parser, before there is a head.
+        let refused = try #require(rig.logged.last?.correlation)
+        #expect(refused.traceGenerated && refused.trace != denied.trace)
     }
 }
 

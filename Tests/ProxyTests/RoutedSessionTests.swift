@@ -89,7 +89,7 @@ private final class RoutedRig {
     var logged: [HTTPExchange] = []
     var session: HTTPSession!
 
-    init(retry: HTTPRouteRetry? = nil, requestTimeout: Duration? = nil, tryTimeout: Duration? = nil) {
+    init(retry: HTTPRouteRetry? = nil, requestTimeout: Duration? = nil, tryTimeout: Duration? = nil, ids: RequestIDSource? = nil) {
         let router = ScriptedRouter { _ in .respond(LocalAnswer(status: 500, body: "", reason: "unset", flag: nil)) }
         self.router = router
         router.decision = { [unowned router] head in
@@ -97,7 +97,7 @@ private final class RoutedRig {
         }
         session = HTTPSession(
             direction: .outbound, client: .socket(client.far), upstream: nil, upstreamFailure: nil, buffers: buffers,
-            now: { [unowned router] in router.now }, authorize: nil, router: router
+            now: { [unowned router] in router.now }, authorize: nil, router: router, ids: ids
         ) { [unowned self] exchange in self.logged.append(exchange) }
     }
 
@@ -396,5 +396,60 @@ private final class RoutedRig {
         #expect(clientFailed)
         rig.session.abandonRouted()
         #expect(rig.router.ended == 1)
+    }
+}
+
+@Suite struct RoutedCorrelationTests {
+    static let trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+    @Test func generatedIdsGoBeforeTheAttemptCountAndStayTheSameOnARetry() throws {
+        let rig = RoutedRig(retry: HTTPRouteRetry(attempts: 1, backoff: .milliseconds(1), codes: [503]), ids: RequestIDSource(seed: 3))
+        send(rig.application, "GET /x HTTP/1.1\r\nHost: r\r\nb3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1\r\n\r\n")
+        rig.pump()
+        let first = drain(rig.router.server(0))
+        #expect(first.hasPrefix("GET /x HTTP/1.1\r\nHost: r\r\nb3: 80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1\r\nx-request-id: "), "\(first)")
+        #expect(first.hasSuffix("\r\nx-weft-attempt-count: 1\r\n\r\n"))
+        let forwardedHead = try #require(requestHeads(first).first)
+        let ids = try #require(forwardedIDs(forwardedHead), "\(first)")
+        send(rig.router.server(0), "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        rig.pump()
+        rig.passDeadline()
+        let second = drain(rig.router.server(1))
+        #expect(second == first.replacingOccurrences(of: "x-weft-attempt-count: 1", with: "x-weft-attempt-count: 2"),
+                "the retry is the same request: same ids")
+        send(rig.router.server(1), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        rig.pump()
+        let correlation = try #require(rig.logged.first?.correlation)
+        let id = try #require(RequestID(parsing: ids.requestID))
+        #expect(correlation.trace == ids.trace && correlation.requestID == .generated(id))
+    }
+
+    @Test func validIdsAreForwardedUnchanged() {
+        let rig = RoutedRig(ids: RequestIDSource(seed: 3))
+        let head = "GET /x HTTP/1.1\r\nHost: r\r\nx-request-id: abc\r\ntraceparent: \(Self.trace)\r\ntracestate: congo=t61rcWkgMzE\r\n"
+        send(rig.application, head + "\r\n")
+        rig.pump()
+        #expect(drain(rig.router.server(0)) == head + "x-weft-attempt-count: 1\r\n\r\n")
+    }
+
+    @Test func aClientsAttemptCountAndInvalidTraceparentAreBothReplaced() throws {
+        let rig = RoutedRig(ids: RequestIDSource(seed: 3))
+        send(rig.application, "GET /x HTTP/1.1\r\nHost: r\r\nx-weft-attempt-count: 9\r\ntraceparent: ff-\(Self.trace.dropFirst(3))\r\ntracestate: a=1\r\n\r\n")
+        rig.pump()
+        let forwarded = drain(rig.router.server(0))
+        let head = try #require(requestHeads(forwarded).first)
+        let ids = try #require(forwardedIDs(head), "\(forwarded)")
+        #expect(ids.trace.traceID.description != "0af7651916cd43dd8448eb211c80319c")
+        #expect(head.headers.values(for: "x-weft-attempt-count") == ["1"] && head.headers.values(for: "tracestate").isEmpty)
+    }
+
+    @Test func aRequestTheRouterAnswersHasIdsInItsLogLine() throws {
+        let rig = RoutedRig(ids: RequestIDSource(seed: 3))
+        rig.router.decision = { _ in .respond(LocalAnswer(status: 404, body: "", reason: "no rule matches", flag: .noRoute)) }
+        send(rig.application, "GET /nowhere HTTP/1.1\r\nHost: r\r\nx-request-id: mine\r\n\r\n")
+        rig.pump()
+        #expect(drain(rig.application).hasPrefix("HTTP/1.1 404 Not Found\r\n"))
+        let correlation = try #require(rig.logged.first?.correlation)
+        #expect(correlation.requestID == .received(Array("mine".utf8)[...]) && correlation.traceGenerated)
     }
 }
