@@ -85,6 +85,9 @@ public final class BufferPool {
         return .allocate(byteCount: bufferSize, alignment: 64)
     }
 
+    /// Buffers lent out now.
+    public var lent: Int { created - idle.count }
+
     public func release(_ buffer: UnsafeMutableRawPointer) {
         // Keep a bounded reserve; a burst of copies should not pin its peak memory forever.
         if idle.count < 64 { idle.append(buffer) } else { buffer.deallocate(); created -= 1 }

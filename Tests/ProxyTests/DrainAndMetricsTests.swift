@@ -55,6 +55,21 @@ import Testing
         #expect(drain(rig.client.near) == "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
     }
 
+    @Test func anIdleKeepAliveConnectionHoldsNoBuffer() {
+        let rig = Rig()
+        send(rig.client.near, "GET /a HTTP/1.1\r\nHost: b\r\n\r\n")
+        _ = rig.session.pumpRequests(budget: 16)
+        _ = drain(rig.upstream.far)
+        send(rig.upstream.far, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        _ = rig.session.pumpResponses(budget: 16)
+        #expect(drain(rig.client.near).hasSuffix("\r\n\r\nok"))
+        _ = rig.session.pumpRequests(budget: 16)
+        _ = rig.session.pumpResponses(budget: 16)
+        #expect(rig.session.isIdle)
+        #expect(rig.buffers.lent == 0, "both directions wait with empty hands")
+        #expect(rig.buffers.created >= 1)
+    }
+
     @Test func anIdleKeepAliveConnectionIsClosedWithAFinAndABusyOneIsNot() {
         let rig = Rig()
         send(rig.client.near, "GET /a HTTP/1.1\r\nHost: b\r\n\r\n")
