@@ -324,6 +324,36 @@ class RollingRestart(MTLSTestCase):
         self.assertNotIn("drain ended", old_proxy.log_text(), "nothing was left to reset at the drain timeout")
 
 
+class SlowMeshPeer(MTLSTestCase):
+    """A sidecar busy with a burst of new connections can send its ClientHello later than the
+    detection timeout (300 ms). From an address in the mesh the inbound sidecar waits for it as
+    long as a handshake may take; from anywhere else a silent client is relayed as opaque."""
+
+    PODS = ("a", "b", "c")
+    MESHED = ("a", "b")
+
+    def test_a_late_client_hello_from_the_mesh_still_gets_mtls_and_a_silent_outsider_is_relayed(self):
+        a, b, c = self.pod("a"), self.pod("b"), self.pod("c")
+        _, token = self.http_server(b, HTTP_PORT)
+        creds = self.creds["a"]
+        # As uid 1337 in pod a: a's own interception lets it through, as it does a's sidecar.
+        res = a.run(meshlib._setpriv_prefix() + [
+            meshlib.PYTHON, "-u", os.path.join(meshlib.APPS, "tlsapps.py"), "tls-client", "--host", b.ip4, "--port", str(HTTP_PORT),
+            "--cert", creds.chain, "--key", creds.key, "--ca", creds.root, "--delay", "1.0"], timeout=30)
+        out = self.parse_result(res.stdout, "tls-client from a (%s)" % res.stderr.strip()[-500:])
+        self.assertEqual(out["handshake"], "ok", out)
+        self.assertIn(token, out["data"], out)
+        rec = self.proxy("b").wait_records(dir="inbound", detected="mtls")[-1]
+        self.assertMTLSRecord(rec, pki.spiffe_id("a"))
+
+        # Pod c is not in the mesh: after the detection timeout its silent connection goes to
+        # the application as it is, so the late handshake meets a plaintext HTTP server.
+        out = self.tls_app(c, "tls-client", "--host", b.ip4, "--port", HTTP_PORT, "--cert", creds.chain, "--key", creds.key,
+                           "--ca", creds.root, "--delay", "1.0")
+        self.assertNotEqual(out["handshake"], "ok", out)
+        self.assertTrue(self.proxy("b").wait_records(dir="inbound", detected="silent"), "c's connection was relayed as silent")
+
+
 IDLE_KEEPALIVE_CLIENT = r"""
 import socket, sys, time
 host, port = sys.argv[1], int(sys.argv[2])

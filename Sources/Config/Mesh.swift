@@ -101,6 +101,21 @@ public struct MeshConfig: Sendable, Equatable {
         }
     }
 
+    /// Whether `address` is in the mesh: a `cidrs` range or a `destinations` entry for every port
+    /// contains it (an entry for one port says that port of those hosts has a sidecar, not that
+    /// every host of the range is one). A connection from such an address comes from a sidecar,
+    /// which starts with its ClientHello — unless that pod excludes the port from capture. No
+    /// allocation.
+    public func contains(_ address: IPAddress) -> Bool {
+        switch address.unmapped {
+        case .v4(let v4):
+            if rangesContain(v4Ranges, v4) { return true }
+        case .v6(let v6):
+            if rangesContain(v6Ranges, v6) { return true }
+        }
+        return destinations.contains { $0.port == nil && $0.range.contains(address.unmapped) }
+    }
+
     public static func == (lhs: MeshConfig, rhs: MeshConfig) -> Bool {
         // The tables are built from the lists, so the lists decide.
         lhs.cidrs == rhs.cidrs && lhs.destinations == rhs.destinations

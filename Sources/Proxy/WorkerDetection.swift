@@ -42,13 +42,21 @@ extension Worker {
 
     /// Starts watching the first bytes of a connection before connecting upstream.
     /// Inbound on PERMISSIVE/STRICT ports this also decides mTLS (a ClientHello offering weft/1);
-    /// a port that is STRICT waits as long as a handshake may take, every other case
+    /// a port that is STRICT, or a client in the mesh (a sidecar, which always starts with its
+    /// ClientHello), waits as long as a handshake may take; every other case
     /// `detection.timeout` — after which a silent client's connection is relayed as opaque
-    /// (server-speaks-first protocols must not stall).
+    /// (server-speaks-first protocols must not stall). A busy peer sidecar can take longer than
+    /// the detection timeout to send its ClientHello; relaying it as plaintext then would hand
+    /// the application a TLS handshake (seen with a burst of 1000 new connections).
     func startDetecting(_ connection: Connection) {
         connection.phase = .detecting
-        loop.timers.schedule(connection.slot + 1, at: loop.now + (isStrict(connection) ? tlsHandshakeTimeout : detectionTimeout))
+        let patient = isStrict(connection) || fromMeshPeer(connection)
+        loop.timers.schedule(connection.slot + 1, at: loop.now + (patient ? tlsHandshakeTimeout : detectionTimeout))
         detect(connection)
+    }
+
+    private func fromMeshPeer(_ connection: Connection) -> Bool {
+        acceptsMutualTLS(connection) && config.mesh.contains(connection.clientAddress.address.ip)
     }
 
     private func isStrict(_ connection: Connection) -> Bool {

@@ -60,6 +60,17 @@ struct MeshPolicyTests {
         #expect(text(sidecar.meshPolicy(for: try SocketAddress(parsing: destination))) == expected)
     }
 
+    @Test("a peer address is in the mesh by the CIDRs or an every-port destination entry", arguments: [
+        ("10.9.9.9", true), ("fd00::9", true), ("::ffff:10.0.0.1", true),
+        ("192.168.1.7", true),    // an entry for every port of 192.168.1.0/24
+        ("172.16.0.1", false),    // only 0.0.0.0/0 port 5432: hosts are not sidecars for that
+        ("11.0.0.0", false), ("fe80::1", false),
+    ])
+    func peerInMesh(address: String, expected: Bool) throws {
+        let mesh = try load(Self.mesh).sidecar.mesh
+        #expect(mesh.contains(try IPAddress(parsing: address)) == expected)
+    }
+
     @Test("overlapping and nested CIDRs cover exactly their union")
     func overlappingCIDRs() throws {
         let mesh = MeshConfig(cidrs: try ["10.1.0.0/16", "10.0.0.0/8", "10.2.0.0/16", "12.0.0.0/8", "12.0.0.0/8", "::/0"].map { try CIDR(parsing: $0) })

@@ -5,9 +5,10 @@ The clients play peers that are not Weft sidecars: a workload with the wrong cer
 scanner sending garbage, a client that stalls half-way through its ClientHello. The servers are
 applications that do their own TLS. Each prints one `RESULT {json}` line that the tests parse.
 
-    tls-client    --host H --port P [--cert C --key K] [--ca R] [--alpn weft/1] [--send TEXT]
+    tls-client    --host H --port P [--cert C --key K] [--ca R] [--alpn weft/1] [--send TEXT] [--delay S]
                   a TLS 1.3 client (python's ssl); reports the handshake, what the server
-                  answered, or how it refused (alert text, EOF, reset)
+                  answered, or how it refused (alert text, EOF, reset); --delay waits S seconds
+                  between connecting and sending the ClientHello
     hello-client  --host H --port P --mode MODE [--alpn weft/1] [--wait S]
                   raw bytes on a TCP connection, then waits for the server to close:
                     garbage       random bytes that are not TLS
@@ -94,6 +95,8 @@ def tls_client(args):
         out["elapsed"] = time.monotonic() - t0
         result(out)
         return
+    if args.delay:
+        time.sleep(args.delay)  # a peer slow to send its ClientHello (a busy sidecar)
     ctx = client_context(args)
     s = ctx.wrap_socket(raw, server_hostname=args.sni, do_handshake_on_connect=False)
     try:
@@ -310,6 +313,7 @@ def main():
     sp.add_argument("--send", default="GET /hello.txt HTTP/1.0\\r\\n\\r\\n")
     sp.add_argument("--timeout", type=float, default=10.0)
     sp.add_argument("--no-close-notify", action="store_true", help="close the TCP connection without close_notify")
+    sp.add_argument("--delay", type=float, default=0.0, help="seconds between connect and the ClientHello")
     sp.set_defaults(fn=tls_client)
 
     sp = sub.add_parser("hello-client")
