@@ -5,6 +5,7 @@
 #include "CLinuxShims.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -81,4 +82,8 @@ void CLinuxShims_set_thread_name(const char *name) {
     strncpy(truncated, name, sizeof(truncated) - 1);
     truncated[sizeof(truncated) - 1] = 0;
     pthread_setname_np(pthread_self(), truncated);
+}
+
+int CLinuxShims_malloc_trim(size_t pad) {
+    return malloc_trim(pad);
 }

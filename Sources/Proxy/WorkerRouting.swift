@@ -510,5 +510,6 @@ extension Worker {
         traffic.refresh()
         traffic.pools.closeIdle(now: loop.now, olderThan: idleTimeout)
         traffic.dropStaleBalancers()
+        releaseMemoryAfterBurst()
     }
 }

@@ -59,6 +59,9 @@ void CLinuxShims_set_errno(int value);
 // --- counters -------------------------------------------------------------------------------
 /// Adds to a counter that only the calling thread writes: a relaxed atomic load and store (no
 /// locked read-modify-write, so no cache-line contention), safe to read from other threads.
+/// malloc_trim(3) (declared in <malloc.h>, which Swift's Glibc module does not import).
+int CLinuxShims_malloc_trim(size_t pad);
+
 static inline void CLinuxShims_counter_add(uint64_t *counter, uint64_t amount) {
     __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + amount, __ATOMIC_RELAXED);
 }

@@ -1,0 +1,11 @@
+internal import CLinuxShims
+
+/// The C heap.
+public enum Memory {
+    /// Returns the free pages of every malloc arena to the kernel (glibc's malloc_trim(3)).
+    /// After a burst of connections has ended the freed memory otherwise stays resident. Takes
+    /// each arena's lock in turn: call it rarely (after a burst), never per request.
+    public static func releaseFreePages() {
+        _ = CLinuxShims_malloc_trim(0)
+    }
+}
