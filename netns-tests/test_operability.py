@@ -231,6 +231,23 @@ class Operability(MTLSTestCase):
         res = a.run([meshlib.weft_bin(), "wait", "--timeout", "1s", "--", "true"], timeout=10)
         self.assertEqual(res.returncode, 1, "no proxy: the command must not run")
 
+    def test_weft_drain_waits_until_the_proxy_has_drained_and_exited(self):
+        a = self.pod("a")
+        proxy = self.start("a", extra_spec=DRAIN % ("20s", "1s"))
+        started = time.monotonic()
+        res = a.run([meshlib.weft_bin(), "drain", "--wait", "--timeout", "15s"], timeout=30)
+        elapsed = time.monotonic() - started
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn("weft drain: draining", res.stdout)
+        self.assertIn("the proxy has exited", res.stdout)
+        self.assertGreaterEqual(elapsed, 0.9, "the listeners stay for drainDuration (1s)")
+        self.assertEqual(proxy.wait(5), 0, proxy.tail())
+        proxy.expected_dead = True
+        res = a.run([meshlib.weft_bin(), "drain"], timeout=10)
+        self.assertEqual(res.returncode, 1, "no proxy left to drain")
+        self.assertIn("running in this network namespace", res.stderr)
+        self.assertEqual(a.run([meshlib.weft_bin(), "drain", "--timeout", "soon"]).returncode, 2)
+
     def test_drain_and_quit_are_post_only(self):
         a = self.pod("a")
         self.start("a")

@@ -8,7 +8,7 @@ struct Weft: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weft",
         abstract: "A sidecar service-mesh data plane for Linux.",
-        subcommands: [InitCommand.self, ProxyCommand.self, WaitCommand.self, StatusCommand.self, CheckCommand.self, CACommand.self, VersionCommand.self]
+        subcommands: [InitCommand.self, ProxyCommand.self, WaitCommand.self, DrainCommand.self, StatusCommand.self, CheckCommand.self, CACommand.self, VersionCommand.self]
     )
 
     /// ArgumentParser exits 64 (EX_USAGE) on bad arguments; Weft's contract is 2 for usage and

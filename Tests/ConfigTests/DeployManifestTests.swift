@@ -337,6 +337,16 @@ struct DeployManifestTests {
         let timeout = try #require(flag("--timeout", in: hook), "weft wait without --timeout waits 60s by default; say so")
         #expect(throws: Never.self) { try parseDuration(timeout) }
         #expect(flag("--port", in: hook).flatMap { UInt16($0) } ?? 15021 == sidecar.healthPort)
+
+        // The preStop hook drains and waits for the exit, within the grace period.
+        let stopNode = try #require(proxy["lifecycle"]?["preStop"]?["exec"]?["command"], "weft-proxy has no preStop exec hook")
+        let stop = stopNode.array().compactMap(\.string)
+        #expect(Array(stop.prefix(2)) == [binaryPath, "drain"])
+        #expect(stop.contains("--wait"), "the hook returns before the proxy has drained without --wait")
+        let stopTimeout = try parseDuration(try #require(flag("--timeout", in: stop), "weft drain --wait needs a --timeout"))
+        let grace = try #require(workload.deployment.node["spec"]?["template"]?["spec"]?["terminationGracePeriodSeconds"]?.int)
+        #expect(stopTimeout >= sidecar.drainTimeout, "the hook must outlast the drain")
+        #expect(stopTimeout < .seconds(grace), "the hook must end within the grace period")
     }
 
     @Test("every volumeMount names a volume, and every ConfigMap and Secret volume exists here with the keys it names")
