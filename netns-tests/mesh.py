@@ -35,7 +35,7 @@ import random
 import re
 import shutil
 import signal
-from signal import SIGKILL, SIGTERM
+from signal import SIGINT, SIGKILL, SIGTERM
 import subprocess
 import sys
 import tempfile
@@ -336,12 +336,16 @@ class Proc:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, signal=SIGTERM, timeout=5.0):
+    def stop(self, signal=SIGTERM, timeout=5.0, now=False):
         """Sends `signal`, waits up to `timeout` seconds, then SIGKILLs. Returns the exit code
-        (negative: killed by that signal), or None if it had to be SIGKILLed after the timeout."""
+        (negative: killed by that signal), or None if it had to be SIGKILLed after the timeout.
+        `now`: a second termination signal right after the first, which a weft proxy reads as
+        "stop at once" instead of draining for its drainDuration."""
         if self.popen.poll() is not None:
             return self.popen.returncode
         self.send_signal(signal)
+        if now:
+            self.send_signal(SIGINT if signal != SIGINT else SIGTERM)
         rc = self.wait(timeout)
         if rc is None:
             self.send_signal(SIGKILL)

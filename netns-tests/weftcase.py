@@ -76,7 +76,8 @@ class MeshTestCase(unittest.TestCase):
         old = self._proxies.get(name)
         if old is not None and old.alive():
             old.expected_dead = True
-            old.stop(signal.SIGTERM, timeout=5)
+            # At once: a draining proxy would keep accepting for its drainDuration (5s).
+            old.stop(signal.SIGTERM, timeout=5, now=True)
         self._proxies[name] = self.pod(name).start_proxy(config_yaml, nofile=nofile, config_files=config_files,
                                                          name="proxy-%d" % len(self.pod(name).proxies))
         return self._proxies[name]
@@ -152,7 +153,8 @@ class MeshTestCase(unittest.TestCase):
                 problems.append("weft proxy in pod %s died during the test (exit %s); log tail:\n%s"
                                 % (name, proxy.popen.returncode, proxy.tail(40)))
         failed = problems or self._failed_so_far()
-        # Applications first, so that proxies drain at once; then the proxies get SIGTERM.
+        # Applications first, then the proxies: SIGTERM and a second signal, which ends the drain
+        # at once (it would otherwise keep the listeners for drainDuration).
         for pod in self.mesh:
             for proc in pod.procs:
                 if not isinstance(proc, meshlib.ProxyProc) and proc.alive():
@@ -160,7 +162,7 @@ class MeshTestCase(unittest.TestCase):
         for pod in self.mesh:
             for proxy in pod.proxies:
                 if proxy.alive():
-                    proxy.stop(signal.SIGTERM, timeout=3)
+                    proxy.stop(signal.SIGTERM, timeout=3, now=True)
         self.mesh.kill_processes()
         if failed:
             self._dump_logs()
