@@ -135,6 +135,37 @@ class Operability(MTLSTestCase):
             self.assertIn(check.returncode, (0, 3), "promtool on %s's metrics:\n%s" % (name, "\n".join(findings)))
             self.assertEqual([f for f in findings if f not in allowed], [], "promtool on %s's metrics" % name)
 
+    def test_a_long_lived_tcp_connection_shows_its_bytes_before_it_ends(self):
+        a, b = self.pod("a"), self.pod("b")
+        self.start("a")
+        self.start("b")
+        server = b.spawn([meshlib.PYTHON, "-u", "-c", ECHO_SERVER, "5432"], "echo-server")
+        b.wait_listen(5432, proc=server)
+        client = a.spawn([meshlib.PYTHON, "-u", "-c", HOLDING_CLIENT, b.ip4, "5432", "7000", "30"], "holding-client")
+        self.wait_line(client, "ECHOED 7000", timeout=10)
+        tcp = dict(reporter="destination", request_protocol="tcp", source_principal=pki.spiffe_id("a"))
+
+        def reported():
+            m = self.metrics("b")
+            got = (self.metric("b", "istio_tcp_received_bytes_total", samples=m, **tcp),
+                   self.metric("b", "istio_tcp_sent_bytes_total", samples=m, **tcp))
+            return got if got == (7000, 7000) else None
+        # Reported within the 5 s interval (and a scrape's slack), while the connection is open.
+        self.assertIsNotNone(wait_until(reported, timeout=9, interval=0.5), "b never reported the open connection's bytes")
+        self.assertTrue(client.alive(), "the connection must still be open")
+        self.assertEqual(self.metric("b", "istio_tcp_connections_closed_total", **tcp), 0)
+        self.assertEqual(self.metric("b", "istio_tcp_connections_opened_total", **tcp), 1)
+        client.send_signal(signal.SIGTERM)
+        client.wait(5)
+
+        def closed():
+            m = self.metrics("b")
+            return m if self.metric("b", "istio_tcp_connections_closed_total", samples=m, **tcp) == 1 else None
+        m = wait_until(closed, timeout=5)
+        self.assertIsNotNone(m, "the close was never counted")
+        self.assertEqual(self.metric("b", "istio_tcp_received_bytes_total", samples=m, **tcp), 7000, "no byte counted twice")
+        self.assertEqual(self.metric("b", "weft_tcp_sent_bytes_total", samples=m, direction="inbound"), 7000)
+
     # -- 3. readiness while the certificate is missing ---------------------------------------------
 
     def test_readiness_is_503_while_the_certificate_is_missing_and_weft_wait_holds_until_it_arrives(self):
@@ -370,6 +401,36 @@ class SlowMeshPeer(MTLSTestCase):
         self.assertNotEqual(out["handshake"], "ok", out)
         self.assertTrue(self.proxy("b").wait_records(dir="inbound", detected="silent"), "c's connection was relayed as silent")
 
+
+ECHO_SERVER = r"""
+import socket, sys, threading
+srv = socket.socket(socket.AF_INET6)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("::", int(sys.argv[1])))
+srv.listen(16)
+def serve(c):
+    while True:
+        data = c.recv(65536)
+        if not data:
+            break
+        c.sendall(data)
+    c.close()
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+HOLDING_CLIENT = r"""
+import socket, sys, time
+host, port, size, hold = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+s = socket.create_connection((host, port), timeout=30)
+s.sendall(b"x" * size)
+got = 0
+while got < size:
+    got += len(s.recv(65536))
+print("ECHOED", got, flush=True)
+time.sleep(hold)
+"""
 
 IDLE_KEEPALIVE_CLIENT = r"""
 import socket, sys, time

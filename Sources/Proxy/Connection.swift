@@ -186,6 +186,8 @@ final class Connection {
     /// opening was counted (`istio_tcp_connections_opened_total`).
     var metricService: ServiceLabels?
     var tcpMetricsOpened = false
+    /// The bytes already added to the counters (by the periodic report of open connections).
+    var reportedBytes: (sent: UInt64, received: UInt64, spliced: UInt64) = (0, 0, 0)
 
     /// `splice`, `copy`, `mixed` or `none`: how the bytes moved.
     var relayMode: String {

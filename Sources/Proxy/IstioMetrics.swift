@@ -183,10 +183,15 @@ final class IstioSeriesTable: @unchecked Sendable {
         add(series, Self.tcpOpened)
     }
 
-    /// A TCP connection ended: `sent` to the client (the response direction, Istio's
-    /// `sent_bytes`), `received` from it.
+    /// A TCP connection ended: its last bytes (see `recordTCPBytes`) and the count.
     func recordTCPClosed(series: Int, sent: UInt64, received: UInt64) {
         add(series, Self.tcpClosed)
+        recordTCPBytes(series: series, sent: sent, received: received)
+    }
+
+    /// Bytes a TCP connection moved: `sent` to the client (the response direction, Istio's
+    /// `sent_bytes`), `received` from it.
+    func recordTCPBytes(series: Int, sent: UInt64, received: UInt64) {
         add(series, Self.tcpSent, sent)
         add(series, Self.tcpReceived, received)
     }
@@ -264,8 +269,8 @@ struct IstioMetricsRenderer {
             histogram("istio_response_bytes", "HTTP response body sizes.", bounds: sizeBounds, base: T.responseSizeBase, sum: String.init),
             counter("istio_tcp_connections_opened_total", "TCP connections opened (opaque TCP, not HTTP/1).", tcp, T.tcpOpened),
             counter("istio_tcp_connections_closed_total", "TCP connections closed.", tcp, T.tcpClosed),
-            counter("istio_tcp_sent_bytes_total", "Bytes sent to the client over TCP connections (counted when they close).", tcp, T.tcpSent),
-            counter("istio_tcp_received_bytes_total", "Bytes received from the client over TCP connections (counted when they close).", tcp, T.tcpReceived),
+            counter("istio_tcp_sent_bytes_total", "Bytes sent to the client over TCP connections (added every 5 s while a connection is open, and when it closes).", tcp, T.tcpSent),
+            counter("istio_tcp_received_bytes_total", "Bytes received from the client over TCP connections (added every 5 s while a connection is open, and when it closes).", tcp, T.tcpReceived),
         ]
     }
 

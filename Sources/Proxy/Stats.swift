@@ -141,10 +141,10 @@ struct MetricsRenderer {
                 Stat.ends.map { ([("direction", direction.rawValue), ("end", $0.rawValue)], sum(Stat.closed(direction, $0))) }
             }))
         families.append(MetricFamily(
-            name: "weft_tcp_sent_bytes_total", help: "Bytes relayed from clients to upstreams (counted when a connection ends).", type: "counter",
+            name: "weft_tcp_sent_bytes_total", help: "Bytes relayed from clients to upstreams (added every 5 s while a connection is open, and when it ends).", type: "counter",
             samples: Stat.directions.map { ([("direction", $0.rawValue)], sum(Stat.sent($0))) }))
         families.append(MetricFamily(
-            name: "weft_tcp_received_bytes_total", help: "Bytes relayed from upstreams to clients (counted when a connection ends).", type: "counter",
+            name: "weft_tcp_received_bytes_total", help: "Bytes relayed from upstreams to clients (added every 5 s while a connection is open, and when it ends).", type: "counter",
             samples: Stat.directions.map { ([("direction", $0.rawValue)], sum(Stat.received($0))) }))
         families.append(MetricFamily(
             name: "weft_relay_spliced_bytes_total", help: "Of the relayed bytes, those moved with splice(2) rather than copied.", type: "counter",

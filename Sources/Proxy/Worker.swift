@@ -68,6 +68,9 @@ final class Worker {
     private(set) var liveConnections = 0
     /// The most connections held since the heap was last trimmed.
     private var connectionPeak = 0
+    /// When open connections' bytes were last added to the counters.
+    private var lastByteReport: UInt64 = 0
+    static let byteReportInterval: UInt64 = 5_000_000_000
     /// Connections with a direction that used up its budget and must be pumped again.
     private var queued: [Connection] = []
 
@@ -681,9 +684,7 @@ final class Worker {
         let leaseMidExchange = connection.http != nil
         let direction = connection.direction
         counters.add(Stat.closed(direction, end))
-        counters.add(Stat.sent(direction), connection.bytesSent)
-        counters.add(Stat.received(direction), connection.bytesReceived)
-        counters.add(Stat.spliced(direction), connection.toUpstream.bytesSpliced &+ connection.toClient.bytesSpliced)
+        let bytes = countUnreportedBytes(connection)
         connection.toUpstream.releaseResources(pipes: pipes, buffers: buffers)
         connection.toClient.releaseResources(pipes: pipes, buffers: buffers)
         if let (buffer, _) = connection.early {
@@ -726,7 +727,7 @@ final class Worker {
         generations[connection.slot] = (generations[connection.slot] &+ 1) & 0xff_ffff
         freeSlots.append(connection.slot)
         liveConnections -= 1
-        if connection.protocolKind != .http1 { countTCPClosed(connection, end) }
+        if connection.protocolKind != .http1 { countTCPClosed(connection, end, bytes) }
         logEnd(of: connection, end)
         if acceptPaused { resumeAccepting() }
     }
@@ -770,10 +771,43 @@ final class Worker {
     /// Counts a TCP connection's end (and its opening, if it ended before relaying: refused,
     /// denied, its upstream unreachable), with the flags of how it ended. `sent` is what went
     /// to the client (Istio: bytes sent during the response), `received` what came from it.
-    private func countTCPClosed(_ connection: Connection, _ end: ConnectionEnd) {
+    private func countTCPClosed(_ connection: Connection, _ end: ConnectionEnd, _ bytes: (sent: UInt64, received: UInt64)) {
         countTCPOpened(connection)
         istio.recordTCPClosed(series: tcpSeries(connection, flags: ResponseFlag(end: end)?.rawValue ?? "-"),
-                              sent: connection.bytesReceived, received: connection.bytesSent)
+                              sent: bytes.received, received: bytes.sent)
+    }
+
+    /// Adds what `connection` moved since its last report to the byte counters and returns it
+    /// (`sent`: from the client, `received`: to it).
+    private func countUnreportedBytes(_ connection: Connection) -> (sent: UInt64, received: UInt64) {
+        let now = (sent: connection.bytesSent, received: connection.bytesReceived,
+                   spliced: connection.toUpstream.bytesSpliced &+ connection.toClient.bytesSpliced)
+        let old = connection.reportedBytes
+        // The totals only grow; a smaller reading (an HTTP session's counts handed to its tunnel)
+        // adds nothing rather than wrapping.
+        let sent = now.sent > old.sent ? now.sent - old.sent : 0
+        let received = now.received > old.received ? now.received - old.received : 0
+        let spliced = now.spliced > old.spliced ? now.spliced - old.spliced : 0
+        connection.reportedBytes = (max(now.sent, old.sent), max(now.received, old.received), max(now.spliced, old.spliced))
+        let direction = connection.direction
+        if sent > 0 { counters.add(Stat.sent(direction), sent) }
+        if received > 0 { counters.add(Stat.received(direction), received) }
+        if spliced > 0 { counters.add(Stat.spliced(direction), spliced) }
+        return (sent, received)
+    }
+
+    /// Every `byteReportInterval` (from housekeeping): the bytes of connections still open go
+    /// into the counters, so a connection open for hours shows in the metrics before it ends
+    /// (Envoy reports long-lived TCP connections periodically too). O(connections) per interval.
+    func reportOpenConnectionBytes() {
+        guard loop.now &- lastByteReport >= Self.byteReportInterval else { return }
+        lastByteReport = loop.now
+        for case let connection? in slots where connection.phase == .relaying {
+            let bytes = countUnreportedBytes(connection)
+            guard connection.protocolKind != .http1, bytes.sent > 0 || bytes.received > 0 else { continue }
+            countTCPOpened(connection)
+            istio.recordTCPBytes(series: tcpSeries(connection, flags: "-"), sent: bytes.received, received: bytes.sent)
+        }
     }
 
     /// One access log line per connection (`kind: tcp`), also for HTTP connections, whose

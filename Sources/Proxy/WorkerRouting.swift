@@ -511,5 +511,6 @@ extension Worker {
         traffic.pools.closeIdle(now: loop.now, olderThan: idleTimeout)
         traffic.dropStaleBalancers()
         releaseMemoryAfterBurst()
+        reportOpenConnectionBytes()
     }
 }
