@@ -1,6 +1,7 @@
 // libFuzzer entry point for Configuration.load and the admin API's traffic inputs. Scripts/fuzz
-// compiles this file together with Sources/Config into one module (and links Yams built from
-// source); Routing, whose model types the traffic documents use, is a module of its own.
+// compiles this file together with Sources/Config into one module (and links the YAML module and
+// the system's libyaml); Routing, whose model types the traffic documents use, is a module of its
+// own.
 //
 // Loading arbitrary text must return or throw, never crash or hang, and what it returns must obey
 // the documented ranges; what it throws must carry positions a reader can use. The input is split

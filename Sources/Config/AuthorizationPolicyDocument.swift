@@ -1,6 +1,6 @@
 import Addresses
 import Policy
-import Yams
+import YAML
 
 /// Reads `kind: AuthorizationPolicy` (security.istio.io/v1 or v1beta1) into a
 /// `Policy.AuthorizationPolicy`: `selector.matchLabels`, `action` (ALLOW, DENY, AUDIT) and

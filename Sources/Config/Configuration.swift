@@ -1,6 +1,6 @@
 import Policy
 import Routing
-import Yams
+import YAML
 
 /// Everything Weft was configured with: an immutable snapshot, built by `load` from YAML documents.
 public struct Configuration: Sendable, Equatable {

@@ -1,5 +1,5 @@
 import Routing
-import Yams
+import YAML
 
 /// Reads `kind: DestinationRule` (networking.istio.io/v1, v1beta1 or v1alpha3) into a
 /// `Routing.DestinationRule`: the Service it is for (`host`), and `trafficPolicy` (load balancer,

@@ -1,4 +1,4 @@
-import Yams
+import YAML
 
 /// A field of a YAML mapping, named by its dotted path from the document root
 /// (`spec.timeouts.connect`), which is how every message refers to it.
@@ -22,7 +22,7 @@ struct DocumentReader {
     }
 
     func position(of node: Node) -> ConfigPosition {
-        // Yams gives every composed node a mark; only nodes built in code lack one.
+        // The parser gives every composed node a mark; only nodes built in code lack one.
         let mark = node.mark
         return ConfigPosition(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
     }
@@ -190,7 +190,7 @@ struct DocumentReader {
     /// refused with a hint to quote them, rather than silently turned into text.
     mutating func string(_ field: Field, expecting allowed: String = "a string") -> String? {
         guard let text = scalarText(field, expecting: allowed) else { return nil }
-        guard field.value.tag.rawValue == Tag.Name.str.rawValue else {
+        guard field.value.tag == .str else {
             report("`\(field.path)` must be \(allowed), not \(describe(field.value)); if you mean the text, quote it: \(quoted(text))", at: field.value)
             return nil
         }
@@ -262,7 +262,7 @@ struct DocumentReader {
 /// `~`, `null` or nothing at all, written without quotes.
 func isNull(_ node: Node) -> Bool {
     guard case .scalar = node else { return false }
-    return node.tag.rawValue == Tag.Name.null.rawValue
+    return node.tag == .null
 }
 
 /// How a value looks to the person who wrote it, for "must be X, not Y" messages.
@@ -276,7 +276,6 @@ func describe(_ node: Node) -> String {
         }
     case .mapping: return "a mapping"
     case .sequence: return "a list"
-    case .alias: return "an alias"
     }
 }
 

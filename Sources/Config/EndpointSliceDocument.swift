@@ -1,6 +1,6 @@
 import Addresses
 import Routing
-import Yams
+import YAML
 
 /// Reads `kind: EndpointSlice` (discovery.k8s.io/v1) into a `Routing.EndpointSlice`: the Service
 /// it belongs to (its `kubernetes.io/service-name` label), `addressType`, `ports` and

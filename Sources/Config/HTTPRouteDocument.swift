@@ -1,5 +1,5 @@
 import Routing
-import Yams
+import YAML
 
 /// Reads `kind: HTTPRoute` (gateway.networking.k8s.io/v1) into a `Routing.HTTPRoute`, for Gateway
 /// API's mesh profile (GAMMA): `parentRefs` name Services (group "", kind Service), and `rules`

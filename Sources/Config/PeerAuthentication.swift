@@ -1,4 +1,4 @@
-import Yams
+import YAML
 
 /// What the proxy accepts on an inbound connection.
 public enum MTLSMode: String, Sendable, CaseIterable {

@@ -1,5 +1,5 @@
 import Routing
-import Yams
+import YAML
 
 /// Why `RouteWeights.apply` refused a change. The message says what was wrong and what to send
 /// instead; the admin API sends it as the response body.
@@ -38,7 +38,7 @@ public enum RouteWeights {
     /// Without `rule`, every rule whose backends include all the names is changed; with it, that
     /// rule alone, which must have them all.
     ///
-    /// The body is read with Yams, since JSON is YAML's flow syntax, and then held to JSON: only
+    /// The body is read as YAML, since JSON is YAML's flow syntax, and then held to JSON: only
     /// `{…}` objects and `[…]` arrays, double-quoted strings and keys, numbers, `true`, `false`
     /// and `null` (a YAML block mapping or an unquoted word is refused, not read in YAML's
     /// meaning). Returns `.routeNotFound` when the route does not exist, and `.invalid` with the
@@ -213,7 +213,7 @@ private func wholeNumber(_ node: Node, in range: ClosedRange<Int>) -> Result<Int
     return .success(value)
 }
 
-/// The one JSON value of `text`, composed by Yams and held to JSON's syntax, or why it is not one.
+/// The one JSON value of `text`, composed as YAML and held to JSON's syntax, or why it is not one.
 private func composeJSON(_ text: String) -> Result<Node, Problem> {
     let notJSON = "the body is not valid JSON"
     // JSON has no anchors or aliases, and refusing them before composing keeps an alias bomb
@@ -223,22 +223,22 @@ private func composeJSON(_ text: String) -> Result<Node, Problem> {
     }
     let root: Node?
     do {
-        let parser = try Parser(yaml: text, resolver: .default, constructor: .default, encoding: .utf8)
+        let parser = try Parser(yaml: text)
         root = try parser.nextRoot()
         if root != nil, try parser.nextRoot() != nil {
             return .failure(Problem("\(notJSON): it holds more than one YAML document (separated by ---); send one JSON object such as \(WeightChange.example)"))
         }
-    } catch let error as YamlError {
+    } catch let error as YAMLError {
         switch error {
-        case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
+        case .scanner(let context, let problem, let mark),
+             .parser(let context, let problem, let mark),
+             .composer(let context, let problem, let mark):
             let during = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
             return .failure(Problem("\(notJSON): \(problem) at line \(mark.line), column \(mark.column)\(during)"))
-        case .duplicatedKeysInMapping(let duplicates, let context):
+        case .duplicatedKeysInMapping(let duplicates, let mark):
             let keys = listWithAnd(duplicates.map { quoted($0) })
-            return .failure(Problem("\(notJSON): the key \(keys) at line \(context.mark.line), column \(context.mark.column) appears more than once in its object; give each key once"))
-        case .reader(let problem, _, _, _):
+            return .failure(Problem("\(notJSON): the key \(keys) at line \(mark.line), column \(mark.column) appears more than once in its object; give each key once"))
+        case .reader(let problem, _, _):
             return .failure(Problem("\(notJSON): \(problem); send UTF-8 text"))
         default:
             return .failure(Problem("\(notJSON): \(error)"))
@@ -250,8 +250,7 @@ private func composeJSON(_ text: String) -> Result<Node, Problem> {
         return .failure(Problem("the body is empty; send a JSON object such as \(WeightChange.example)"))
     }
     // YAML allows no block collection inside a flow one, so a body that starts with `{` or `[`
-    // has flow collections only. (Yams does not keep a collection's style: it takes it from the
-    // end event.) JSON's whitespace is space, tab, LF and CR (RFC 8259 §2).
+    // has flow collections only. JSON's whitespace is space, tab, LF and CR (RFC 8259 §2).
     let first = text.unicodeScalars.first { !" \t\n\r".unicodeScalars.contains($0) }
     if first == "#" {
         return .failure(Problem("\(notJSON): it starts with a YAML comment ('#'), which JSON does not have; send a JSON object such as \(WeightChange.example)"))
@@ -297,8 +296,6 @@ private func jsonProblem(_ node: Node) -> String? {
             if let problem = jsonProblem(item) { return problem }
         }
         return nil
-    case .alias:
-        return "an alias\(at(node)) is YAML"
     }
 }
 
@@ -336,6 +333,5 @@ private func describeJSON(_ node: Node) -> String {
         return "`\(clip(scalar.string))`"
     case .mapping: return "an object"
     case .sequence: return "an array"
-    case .alias: return "an alias"
     }
 }

@@ -1,6 +1,6 @@
 import Addresses
 import Routing
-import Yams
+import YAML
 
 /// Reads `kind: Service` (v1) into a `Routing.Service`: its cluster IPs (`clusterIP`,
 /// `clusterIPs`, `None` for headless), `ports` and `selector`, validated as the API server's
@@ -225,7 +225,7 @@ enum ServiceDocument: DocumentKind {
 
     /// `targetPort`: a number (YAML integer), or a container port's name (a string).
     private static func readTargetPort(_ field: Field, reader: inout DocumentReader) -> ServicePort.TargetPort? {
-        if field.value.tag.rawValue == Tag.Name.int.rawValue {
+        if field.value.tag == .int {
             return reader.portNumber(field).map { .number($0) }
         }
         guard let text = reader.string(field, expecting: "a port number such as 8080, or a container port's name such as http") else { return nil }

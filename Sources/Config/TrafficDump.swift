@@ -1,6 +1,6 @@
 import Addresses
 import Routing
-import Yams
+import YAML
 
 /// Writes traffic documents back out in their Kubernetes shapes (`apiVersion`, `kind`,
 /// `metadata` and the body the readers accept: v1 Service, discovery.k8s.io/v1 EndpointSlice,
@@ -376,7 +376,7 @@ private func yamlString(_ text: String) -> String {
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || "._/-".utf8.contains(byte)
     }
     if plainBytes, let first = text.utf8.first, first != UInt8(ascii: "."), first != UInt8(ascii: "-"),
-       Resolver.default.resolveTag(of: Node(text)) == .str {
+       Node(text).tag == .str {
         return text
     }
     var quoted = "\""

@@ -1,5 +1,5 @@
 /// Where a YAML anchor (`&name`) or alias (`*name`) begins, found by scanning the text before
-/// Yams composes it.
+/// the YAML parser composes it.
 struct AnchorOrAlias: Equatable {
     let line: Int
     let column: Int
@@ -11,13 +11,13 @@ struct AnchorOrAlias: Equatable {
 /// Finds the first anchor or alias in `text`, or nil.
 ///
 /// Weft's configuration refuses both: a few nested aliases expand exponentially (the "billion
-/// laughs" pattern), and Yams' duplicate-key check hashes keys with their aliases expanded, so a
-/// ten-line file can keep the loader busy for minutes. Kubernetes-style resources do not need
+/// laughs" pattern), and the parser's duplicate-key check hashes keys with their aliases expanded,
+/// so a ten-line file can keep the loader busy for minutes. Kubernetes-style resources do not need
 /// them. libyaml's own events are out of reach of this pure module, so this is a small scanner of
 /// the YAML 1.2 syntax that matters here (§6.6 comments, §7.3 quoted scalars, §8.1 block scalars,
 /// §6.9 node properties): `&` and `*` only mean anything at the start of a node — after
-/// indentation, `- `, `? `, `: `, `[`, `{`, `,`, `--- ` or a tag — so `echo a&b` or
-/// `path: /x/*` are plain text and not reported.
+/// indentation, `- `, `? `, `: `, `[`, `{`, `,`, `--- ` or a tag — so `echo a&b` or `path: /x/*`
+/// are plain text and not reported.
 func firstAnchorOrAlias(in text: String) -> AnchorOrAlias? {
     let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0.unicodeScalars) }
     /// Set while a quoted scalar continues onto following lines.

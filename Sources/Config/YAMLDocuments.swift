@@ -1,6 +1,6 @@
-import Yams
+import YAML
 
-/// One YAML document of a source, composed into Yams nodes that still carry their positions.
+/// One YAML document of a source, composed into nodes that still carry their positions.
 struct YAMLDocument {
     let file: String
     let root: Node
@@ -18,9 +18,7 @@ func composeDocuments(_ source: ConfigSource) -> (documents: [YAMLDocument], err
         ))
     }
     do {
-        // UTF-8 explicitly: Yams' default consults the YAMS_DEFAULT_ENCODING environment variable,
-        // and loading must not depend on the environment.
-        let parser = try Parser(yaml: source.text, resolver: .default, constructor: .default, encoding: .utf8)
+        let parser = try Parser(yaml: source.text)
         while let root = try parser.nextRoot() {
             documents.append(YAMLDocument(file: source.name, root: root))
         }
@@ -30,18 +28,18 @@ func composeDocuments(_ source: ConfigSource) -> (documents: [YAMLDocument], err
     }
 }
 
-/// Turns a Yams error into a positioned diagnostic.
+/// Turns a YAML error into a positioned diagnostic.
 private func diagnostic(for error: any Error, in source: ConfigSource) -> ConfigDiagnostic {
     func at(_ mark: (line: Int, column: Int), _ message: String) -> ConfigDiagnostic {
         ConfigDiagnostic(file: source.name, line: mark.line, column: mark.column, message: message)
     }
-    guard let error = error as? YamlError else {
+    guard let error = error as? YAMLError else {
         return ConfigDiagnostic(file: source.name, line: 1, column: 1, message: "cannot read YAML: \(error)")
     }
     switch error {
-    case .scanner(let context, let problem, let mark, _),
-         .parser(let context, let problem, let mark, _),
-         .composer(let context, let problem, let mark, _):
+    case .scanner(let context, let problem, let mark),
+         .parser(let context, let problem, let mark),
+         .composer(let context, let problem, let mark):
         var message = "invalid YAML: \(problem)"
         if let context {
             message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
@@ -50,18 +48,18 @@ private func diagnostic(for error: any Error, in source: ConfigSource) -> Config
             message += "; this line is indented with a tab, and YAML indentation must use spaces"
         }
         return at((mark.line, mark.column), message)
-    case .reader(let problem, let offset, let value, _):
+    case .reader(let problem, let offset, let value):
         let mark = offset.map { positionOfCharacter($0, in: source.text) } ?? (line: 1, column: 1)
         let what = value >= 0 ? " (U+\(String(value, radix: 16, uppercase: true)))" : ""
         return at(mark, "cannot read YAML: \(problem)\(what); configuration must be printable UTF-8 text")
-    case .duplicatedKeysInMapping(let duplicates, let context):
-        return duplicateKeyDiagnostic(duplicates, first: context.mark, in: source)
+    case .duplicatedKeysInMapping(let duplicates, let mark):
+        return duplicateKeyDiagnostic(duplicates, first: mark, in: source)
     default:
         return ConfigDiagnostic(file: source.name, line: 1, column: 1, message: "cannot read YAML: \(error)")
     }
 }
 
-/// Yams refuses a mapping with a repeated key but only reports the first occurrence of the
+/// The parser refuses a mapping with a repeated key but only reports the first occurrence of the
 /// (alphabetically) first repeated key. Pointing at the repetition is what the reader needs, so
 /// look for it: the next line of the same block mapping (same indentation) that starts with the key.
 /// Flow mappings (`{a: 1, a: 2}`) are not searched; the first occurrence is reported instead.
@@ -109,7 +107,7 @@ private func indentationHasTab(_ text: String, line: Int) -> Bool {
 }
 
 /// The 1-based line and column (in Unicode scalars, like libyaml's marks) of the character at
-/// `offset` characters into `text`, which is how Yams reports reader errors.
+/// `offset` characters into `text`, which is how the parser reports reader errors.
 private func positionOfCharacter(_ offset: Int, in text: String) -> (line: Int, column: Int) {
     var line = 1
     var column = 1

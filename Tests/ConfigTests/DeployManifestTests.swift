@@ -4,7 +4,7 @@ import Foundation
 import Identity
 import Policy
 import Testing
-import Yams
+import YAML
 
 // The Kubernetes example in deploy/kubernetes and the image in deploy/Containerfile, checked for
 // what `kubectl apply` and the kubelet would trip over (dangling references, wrong shapes) and for
@@ -14,6 +14,49 @@ import Yams
 /// The repository root: this file is Tests/ConfigTests/DeployManifestTests.swift.
 private let repositoryRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+// The conveniences of Yams' nodes these checks were written with, over the YAML module's nodes.
+extension Node {
+    /// A mapping's value for the plain scalar `key` (the last pair with that key); nil for other nodes.
+    fileprivate subscript(key: String) -> Node? { mapping?[key] }
+    /// A scalar's text; nil for collections.
+    fileprivate var string: String? { scalar?.string }
+    /// A sequence's items; empty for other nodes.
+    fileprivate func array() -> [Node] { sequence.map(Array.init) ?? [] }
+
+    /// A plain scalar's integer, whatever its tag, read as Yams' `Node.int` read it: `_` ignored,
+    /// an optional sign, then `0x`, `0b`, `0o` or `0` for hexadecimal, binary and octal, or
+    /// decimal. (Yams also read sexagesimal `1:30`, which no manifest uses.)
+    fileprivate var int: Int? {
+        guard let scalar, scalar.style == .plain || scalar.style == .any else { return nil }
+        let text = scalar.string.filter { $0 != "_" }
+        if text == "0" { return 0 }
+        let sign = text.hasPrefix("-") ? "-" : ""
+        let digits = text.hasPrefix("-") || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
+        for (prefix, radix) in [("0x", 16), ("0b", 2), ("0o", 8), ("0", 8)] where digits.hasPrefix(prefix) {
+            return Int(sign + digits.dropFirst(prefix.count), radix: radix)
+        }
+        return Int(text)
+    }
+
+    /// A scalar's boolean unless it is a string: true/yes/on or false/no/off in any case, as Yams'
+    /// `Node.bool` read it.
+    fileprivate var bool: Bool? {
+        guard let scalar, scalar.tag != .str else { return nil }
+        switch scalar.string.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: return nil
+        }
+    }
+}
+
+extension Node.Mapping {
+    /// The value of the plain scalar `key`.
+    fileprivate subscript(key: String) -> Node? { self[Node(key)] }
+    /// The value of the last pair whose key equals `key`, as Yams looked keys up.
+    fileprivate subscript(key: Node) -> Node? { last { $0.key == key }?.value }
+}
 
 /// Where the image puts the binary; the manifests run it by this path (the image has no shell).
 private let binaryPath = "/usr/local/bin/weft"
@@ -40,7 +83,7 @@ private func loadManifests() throws -> [Manifest] {
     var manifests: [Manifest] = []
     for name in names {
         let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-        for node in try Yams.compose_all(yaml: text) where node.mapping != nil {
+        for node in try Parser.documents(text) where node.mapping != nil {
             manifests.append(Manifest(file: name, node: node))
         }
     }
@@ -134,7 +177,7 @@ private func fileMode(_ node: Node?) -> Int? {
 private func dataKeys(_ manifest: Manifest) -> Set<String> {
     var keys: Set<String> = []
     for field in ["data", "stringData", "binaryData"] {
-        for (key, _) in manifest.node[field]?.mapping ?? [:] {
+        for (key, _) in manifest.node[field]?.mapping.map(Array.init) ?? [] {
             if let key = key.string { keys.insert(key) }
         }
     }
@@ -147,7 +190,7 @@ private func dataKeys(_ manifest: Manifest) -> Set<String> {
 /// deploy/build-rootfs, which runs `weft check` on them; the documents are what is checked here.)
 private func exampleConfiguration(_ manifests: [Manifest], mountedAt directory: String) throws -> (configMap: Manifest, sources: [ConfigSource]) {
     let candidates = manifests.filter { manifest in
-        manifest.kind == "ConfigMap" && (manifest.node["data"]?.mapping ?? [:]).contains { $0.value.string?.contains("kind: Sidecar") == true }
+        manifest.kind == "ConfigMap" && (manifest.node["data"]?.mapping.map(Array.init) ?? []).contains { $0.value.string?.contains("kind: Sidecar") == true }
     }
     let configMap = try #require(candidates.first, "no ConfigMap in deploy/kubernetes holds a Sidecar document")
     let data = try #require(configMap.node["data"]?.mapping)
@@ -207,9 +250,9 @@ struct DeployManifestTests {
         metadata.append(("pod template", workload.deployment.node["spec"]?["template"]?["metadata"]))
         for (origin, node) in metadata {
             for field in ["labels", "annotations"] {
-                for (key, value) in node?[field]?.mapping ?? [:] {
+                for (key, value) in node?[field]?.mapping.map(Array.init) ?? [] {
                     // A plain `true` or `15090` resolves to bool or int, which kubectl rejects.
-                    #expect(value.tag.description == Tag.Name.str.rawValue, "\(origin): \(field).\(key.string ?? "?") is not a string (quote it)")
+                    #expect(value.tag == .str, "\(origin): \(field).\(key.string ?? "?") is not a string (quote it)")
                 }
             }
         }
@@ -506,6 +549,7 @@ private let runtimePackages: [(library: String, package: String)] = [
     ("libnftnl.so.11", "libnftnl11"),
     ("libssl.so.3", "libssl3"),
     ("libcrypto.so.3", "libssl3"),
+    ("libyaml-0.so.2", "libyaml-0-2"),
     // The Swift runtime, linked statically, still uses the C++ runtime and the unwinder.
     ("libstdc++.so.6", "libstdc++6"),
     ("libgcc_s.so.1", "libgcc-s1"),
@@ -519,6 +563,7 @@ private let linkedLibraries: [String: [String]] = [
     "openssl": ["libssl.so.3", "libcrypto.so.3"],
     "ssl": ["libssl.so.3"],
     "crypto": ["libcrypto.so.3"],
+    "yaml-0.1": ["libyaml-0.so.2"],
 ]
 
 /// The stages of a Containerfile: each `FROM` line's image and the instructions after it, with
@@ -609,7 +654,7 @@ struct ContainerfileTests {
         #expect(builder.image.hasPrefix("swift:6.3-bookworm"))
         #expect(runtime.image == "debian:12-slim" || runtime.image.hasPrefix("debian:bookworm"))
         let builderPackages = installedPackages(builder.instructions)
-        #expect(builderPackages.isSuperset(of: ["libmnl-dev", "libnftnl-dev", "libssl-dev", "pkg-config"]))
+        #expect(builderPackages.isSuperset(of: ["libmnl-dev", "libnftnl-dev", "libssl-dev", "libyaml-dev", "pkg-config"]))
         let build = try #require(builder.instructions.first { $0.contains("swift build") })
         for option in ["-c release", "--static-swift-stdlib", "--product weft"] {
             #expect(build.contains(option), "the builder's swift build lacks \(option)")
