@@ -196,10 +196,14 @@ final class IstioSeriesTable: @unchecked Sendable {
         add(series, Self.tcpReceived, received)
     }
 
+    /// The duration bounds in microseconds, worked out once: bucketing a request is integer
+    /// comparisons only.
+    private static let durationBoundsMicroseconds: [UInt64] = durationBucketsMilliseconds.map { UInt64($0 * 1000) }
+
     /// The first bucket whose bound holds the value; the last index is +Inf.
     static func durationBucket(microseconds: UInt64) -> Int {
-        for (position, bound) in durationBucketsMilliseconds.enumerated() where Double(microseconds) <= bound * 1000 { return position }
-        return durationBucketsMilliseconds.count
+        for (position, bound) in durationBoundsMicroseconds.enumerated() where microseconds <= bound { return position }
+        return durationBoundsMicroseconds.count
     }
 
     static func sizeBucket(_ bytes: UInt64) -> Int {
