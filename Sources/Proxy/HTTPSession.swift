@@ -273,9 +273,13 @@ final class HTTPSession {
     /// request parser learns the answer when it reaches the decision.
     private var pendingUpgrade: Bool?
 
-    /// The last read of that end was short: its socket was empty then, and the next bytes bring
-    /// a new edge, so reading again before it would only return EAGAIN (one wasted syscall per
-    /// request and direction on keep-alive connections).
+    /// The last read of that end was short and no readable edge of its socket has arrived since:
+    /// the socket was empty then, and the next bytes bring a new edge, so reading again before it
+    /// would only return EAGAIN (one wasted syscall per request on keep-alive connections: the
+    /// next request is read only after the response, long after the last short read). Cleared by
+    /// `noteClientReadable`/`noteUpstreamReadable`, which the worker calls for every readable
+    /// edge, whatever this session waited for then (an edge that came while it waited for
+    /// something else is not lost), and when a new upstream is attached.
     private var clientDrained = false
     private var upstreamDrained = false
     /// The end reported FIN/RST: a short read then proves nothing (the end of stream brings no
@@ -284,9 +288,19 @@ final class HTTPSession {
     private var upstreamHungUp = false
 
     /// Records EPOLLRDHUP/HUP/ERR on the client's socket.
-    func noteClientHangup() { clientHungUp = true }
+    func noteClientHangup() {
+        clientHungUp = true
+        clientDrained = false
+    }
     /// Records EPOLLRDHUP/HUP/ERR on the upstream's socket.
-    func noteUpstreamHangup() { upstreamHungUp = true }
+    func noteUpstreamHangup() {
+        upstreamHungUp = true
+        upstreamDrained = false
+    }
+    /// A readable edge (or an error or hangup) of the client's socket arrived.
+    func noteClientReadable() { clientDrained = false }
+    /// A readable edge (or an error or hangup) of the upstream's socket arrived.
+    func noteUpstreamReadable() { upstreamDrained = false }
 
     private(set) var requestWait: HalfDuplex.Wait = .nothing
     private(set) var responseWait: HalfDuplex.Wait = .nothing
@@ -388,10 +402,6 @@ final class HTTPSession {
     /// Reads, parses, decides and forwards requests until an end would block.
     func pumpRequests(budget: Int) -> Outcome {
         var reads = 0
-        // Called because something changed: while this direction waited for something else
-        // (the upstream writable), the client's edge may have come and gone, so a short read
-        // from an earlier call proves nothing now.
-        clientDrained = false
         var steps = 0
         while true {
             // A guard, not a limit: a pump's work is bounded by its read budget, so this many
@@ -473,7 +483,6 @@ final class HTTPSession {
             }
             if clientEnded { return forwardClientEnd() }
             if clientDrained {
-                clientDrained = false
                 requestWait = .sourceReadable
                 return .blocked
             }
@@ -711,8 +720,6 @@ final class HTTPSession {
     /// Forwards responses (and the proxy's own, in turn) until an end would block.
     func pumpResponses(budget: Int) -> Outcome {
         var reads = 0
-        // As for requests: an upstream edge may have passed while this waited for the client.
-        upstreamDrained = false
         var steps = 0
         while true {
             steps += 1
@@ -756,7 +763,6 @@ final class HTTPSession {
                 continue
             }
             if upstreamDrained {
-                upstreamDrained = false
                 responseWait = .sourceReadable
                 return .blocked
             }

@@ -407,6 +407,9 @@ final class Worker {
             let readable = broken || !events.isDisjoint(with: [.readable, .readHangup])
             let writable = broken || events.contains(.writable)
             if let session = connection.http {
+                if readable {
+                    if clientSide { session.noteClientReadable() } else { session.noteUpstreamReadable() }
+                }
                 driveHTTP(connection, session,
                           requests: broken || Self.wakes(session.requestWait, eventOnSource: clientSide, readable: readable, writable: writable),
                           responses: broken || Self.wakes(session.responseWait, eventOnSource: !clientSide, readable: readable, writable: writable))

@@ -104,10 +104,12 @@ private func discardAvailable(_ fd: Descriptor) -> Int {
             case 0 where requestsSent < requests.count:
                 let cut = min(requests.count, requestsSent + Int.random(in: 1...64, using: &rng))
                 requestsSent += sendSome(application, requests[requestsSent..<cut])
+                session.noteClientReadable() // the worker notes the edge the bytes bring
             case 1 where responsesSent < responses.count && serverReceived > 0:
                 // A server answers what it was asked (an unasked response fails the session at once).
                 let cut = min(responses.count, responsesSent + Int.random(in: 1...64, using: &rng))
                 responsesSent += sendSome(server, responses[responsesSent..<cut])
+                session.noteUpstreamReadable()
             case 2:
                 let outcome = session.pumpRequests(budget: Int.random(in: 1...16, using: &rng))
                 if outcome != .blocked && outcome != .yielded { ended = true }

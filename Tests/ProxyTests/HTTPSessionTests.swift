@@ -27,6 +27,17 @@ private final class SessionRig {
     var application: Descriptor { client.near }
     var server: Descriptor { upstream.far }
 
+    /// Pumps as the worker does after epoll_wait: the edges of whatever arrived are noted first.
+    func pumpRequests(budget: Int) -> HTTPSession.Outcome {
+        session.noteEdges(client: client.far, upstream: upstream.near)
+        return session.pumpRequests(budget: budget)
+    }
+
+    func pumpResponses(budget: Int) -> HTTPSession.Outcome {
+        session.noteEdges(client: client.far, upstream: upstream.near)
+        return session.pumpResponses(budget: budget)
+    }
+
     deinit {
         session.release()
         client.close()
@@ -38,25 +49,66 @@ private final class SessionRig {
     @Test func forwardsARequestAndItsResponseAndLogsTheExchange() {
         let rig = SessionRig()
         send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\nConnection: keep-alive\r\nX-Trace: 1\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         #expect(drain(rig.server) == "GET /a HTTP/1.1\r\nHost: b\r\nX-Trace: 1\r\n\r\n", "hop-by-hop Connection dropped")
         send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello")
-        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
         #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
         #expect(rig.logged.count == 1)
         #expect(rig.logged.first?.status == 200 && rig.logged.first?.responseBodyBytes == 5 && rig.logged.first?.path == "/a")
         // The connection stays usable.
         send(rig.application, "GET /b HTTP/1.1\r\nHost: b\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         #expect(drain(rig.server).hasPrefix("GET /b HTTP/1.1\r\n"))
     }
 
     @Test func aShortReadWaitsForTheNextEdgeInsteadOfReadingAgain() {
         let rig = SessionRig()
         send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         // Blocked on the client being readable, after one read: no EAGAIN read was needed.
         #expect(rig.session.requestWait == .sourceReadable)
+    }
+
+    @Test func theNextRequestIsReadOnlyAfterItsEdgeNotAfterTheResponse() {
+        // Keep-alive: the request's read was short, so the client's socket was empty; finishing
+        // the response must not make the session read it again (that read could only say EAGAIN,
+        // once per request). Bytes that arrive are read once the worker notes their edge.
+        let rig = SessionRig()
+        send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server).hasPrefix("GET /a HTTP/1.1\r\n"))
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application).hasPrefix("HTTP/1.1 200 OK\r\n"))
+        // The next request is in the socket, but its edge has not been noted yet: no read.
+        send(rig.application, "GET /b HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.session.requestWait == .sourceReadable)
+        #expect(drain(rig.server) == "", "read without an edge")
+        // A response-side wakeup does not make it read either.
+        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == "")
+        rig.session.noteClientReadable()
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server).hasPrefix("GET /b HTTP/1.1\r\n"))
+    }
+
+    @Test func aHangupAfterAShortReadIsReadWithoutAnotherEdge() {
+        // EPOLLRDHUP comes with the FIN, and no edge after it: the session must read to the end
+        // although its last read was short.
+        let rig = SessionRig()
+        send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        _ = drain(rig.server)
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        _ = drain(rig.application)
+        shutdown(rig.application.rawValue, Int32(SHUT_WR))
+        rig.session.noteClientHangup()
+        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(peerClosed(rig.server), "the client's end was read and passed on")
     }
 
     @Test func bytesThatArrivedWhileWaitingForTheClientAreReadWhenItDrains() {
@@ -68,17 +120,17 @@ private final class SessionRig {
         var small: Int32 = 4096
         setsockopt(rig.client.far.rawValue, SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<Int32>.size))
         send(rig.application, "GET /big HTTP/1.1\r\nHost: b\r\n\r\nGET /next HTTP/1.1\r\nHost: b\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         _ = drain(rig.server)
         let big = String(repeating: "b", count: 12_000)
         send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: \(big.utf8.count)\r\n\r\n" + big)
-        _ = rig.session.pumpResponses(budget: 16)
+        _ = rig.pumpResponses(budget: 16)
         #expect(rig.session.responseWait == .destinationWritable, "12 kB into a 4 KiB socket buffer blocks")
         send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext")
         var received = ""
         for _ in 0..<1000 where rig.session.responseWait == .destinationWritable {
             received += drain(rig.application) // room again: the worker's writable edge
-            _ = rig.session.pumpResponses(budget: 16)
+            _ = rig.pumpResponses(budget: 16)
         }
         received += drain(rig.application)
         #expect(received.hasSuffix("\r\n\r\nnext"), "the second response must not wait for an edge that already passed")
@@ -94,7 +146,7 @@ private final class SessionRig {
         var received = ""
         var yields = 0
         for _ in 0..<200 {
-            let outcome = rig.session.pumpRequests(budget: 1)
+            let outcome = rig.pumpRequests(budget: 1)
             received += drain(rig.server)
             if outcome == .yielded { yields += 1; continue }
             #expect(outcome == .blocked)
@@ -109,15 +161,15 @@ private final class SessionRig {
     @Test func aResponseReadUntilCloseEndsWhenTheUpstreamHungUpAfterItsLastBytes() {
         let rig = SessionRig()
         send(rig.application, "GET /stream HTTP/1.1\r\nHost: b\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         _ = drain(rig.server)
         // The body and the FIN arrive together: one edge for both.
         send(rig.server, "HTTP/1.1 200 OK\r\n\r\nall of it")
         shutdown(rig.server.rawValue, Int32(SHUT_WR))
         rig.session.noteUpstreamHangup() // what the worker does on EPOLLRDHUP
-        var outcome = rig.session.pumpResponses(budget: 16)
+        var outcome = rig.pumpResponses(budget: 16)
         for _ in 0..<4 where outcome == .blocked && !peerClosed(rig.application) {
-            outcome = rig.session.pumpResponses(budget: 16)
+            outcome = rig.pumpResponses(budget: 16)
         }
         #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
         #expect(peerClosed(rig.application), "the client got FIN after the body")
@@ -128,12 +180,12 @@ private final class SessionRig {
         let rig = SessionRig()
         // The client starts its TLS handshake right behind the CONNECT, as clients do.
         send(rig.application, "CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n\u{16}\u{03}\u{01}hello")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         #expect(drain(rig.server) == "CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n", "nothing past the head before the answer")
         send(rig.server, "HTTP/1.1 200 Connection Established\r\n\r\nserver-first")
-        #expect(rig.session.pumpResponses(budget: 16) == .tunnel)
+        #expect(rig.pumpResponses(budget: 16) == .tunnel)
         #expect(drain(rig.application) == "HTTP/1.1 200 Connection Established\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .tunnel)
+        #expect(rig.pumpRequests(budget: 16) == .tunnel)
         #expect(rig.session.outboxesEmpty)
         let leftovers = rig.session.takeTunnelLeftovers()
         func text(_ piece: (UnsafeMutableRawPointer, Int, Int)?) -> String {
@@ -149,33 +201,33 @@ private final class SessionRig {
     @Test func aRefusedConnectLeavesTheConnectionSpeakingHTTP() {
         let rig = SessionRig()
         send(rig.application, "CONNECT db.internal:5432 HTTP/1.1\r\nHost: db.internal:5432\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         _ = drain(rig.server)
         send(rig.server, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
-        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
         #expect(drain(rig.application) == "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
         send(rig.application, "GET /after HTTP/1.1\r\nHost: b\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         #expect(drain(rig.server) == "GET /after HTTP/1.1\r\nHost: b\r\n\r\n")
     }
 
     @Test func afterTheLastResponseTheClientsLateBytesAreDrainedUntilItsEnd() {
         let rig = SessionRig()
         send(rig.application, "GET /x HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         _ = drain(rig.server)
         send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
         #expect(drain(rig.application).hasSuffix("\r\n\r\nok"))
         #expect(peerClosed(rig.application), "FIN after the last response")
         #expect(rig.session.isClosing && rig.session.requestWait == .sourceReadable)
         // The client still sends, then closes: its readiness wakes the request direction, which
         // drains and finishes (a reset here could destroy the response before the client read it).
         send(rig.application, "late bytes the proxy must read and drop")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         shutdown(rig.application.rawValue, Int32(SHUT_WR))
         rig.session.noteClientHangup()
-        #expect(rig.session.pumpRequests(budget: 16) == .finished)
+        #expect(rig.pumpRequests(budget: 16) == .finished)
     }
 
     @Test func aDeniedRequestGetsA403InTurnAndTheConnectionStaysUsable() {
@@ -186,13 +238,13 @@ private final class SessionRig {
         send(rig.application, "GET /one HTTP/1.1\r\nHost: b\r\n\r\n"
             + "POST /admin HTTP/1.1\r\nHost: b\r\nContent-Length: 6\r\n\r\nsecret"
             + "GET /two HTTP/1.1\r\nHost: b\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         let forwarded = drain(rig.server)
         #expect(forwarded == "GET /one HTTP/1.1\r\nHost: b\r\n\r\nGET /two HTTP/1.1\r\nHost: b\r\n\r\n")
         send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2")
         var answered = ""
         for _ in 0..<4 {
-            _ = rig.session.pumpResponses(budget: 16)
+            _ = rig.pumpResponses(budget: 16)
             answered += drain(rig.application)
         }
         let responses = answered.components(separatedBy: "HTTP/1.1 ").dropFirst()
@@ -244,7 +296,7 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         var seen: [(String, TraceContext)] = []
         for path in ["/a", "/b", "/c"] {
             send(rig.application, "GET \(path) HTTP/1.1\r\nHost: b\r\n\(Self.b3)\r\n")
-            #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+            #expect(rig.pumpRequests(budget: 16) == .blocked)
             let forwarded = drain(rig.server)
             // The client's fields first, untouched (B3 is not W3C: passed through); the ids after them.
             #expect(forwarded.hasPrefix("GET \(path) HTTP/1.1\r\nHost: b\r\n\(Self.b3)x-request-id: "), "\(forwarded)")
@@ -255,7 +307,7 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
             #expect(ids.trace.version == 0 && ids.trace.flags == 0, "nothing was sampled: \(ids.trace)")
             seen.append(ids)
             send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-            #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+            #expect(rig.pumpResponses(budget: 16) == .blocked)
             _ = drain(rig.application)
         }
         #expect(Set(seen.map(\.0)).count == 3, "a request id per request")
@@ -275,10 +327,10 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         let head = "POST /orders HTTP/1.1\r\nHost: b\r\nX-Request-ID: 7c0f5a1e-client-chosen\r\ntraceparent: \(Self.trace)\r\n"
             + "tracestate: rojo=00f067aa0ba902b7,congo=t61rcWkgMzE\r\n\(Self.b3)Content-Length: 5\r\n\r\n"
         send(rig.application, head + "hello")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         #expect(drain(rig.server) == head + "hello")
         send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
         let correlation = try #require(rig.logged.first?.correlation)
         #expect(correlation.received == .valid && correlation.trace.description == Self.trace)
         #expect(correlation.requestID == .received(Array("7c0f5a1e-client-chosen".utf8)[...]))
@@ -289,7 +341,7 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         // Uppercase hex is not Trace Context (§3.2.2: HEXDIGLC).
         send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\nTraceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01\r\n"
             + "tracestate: congo=t61rcWkgMzE\r\nx-request-id: kept\r\n\(Self.b3)\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         let forwarded = drain(rig.server)
         #expect(forwarded.hasPrefix("GET /a HTTP/1.1\r\nHost: b\r\nx-request-id: kept\r\n\(Self.b3)traceparent: 00-"), "\(forwarded)")
         let forwardedHead = try #require(requestHeads(forwarded).first)
@@ -297,9 +349,9 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         #expect(ids.requestID == "kept")
         #expect(ids.trace.traceID.description != "4bf92f3577b34da6a3ce929d0e0e4736" && ids.trace.flags == 0)
         #expect(!forwarded.lowercased().contains("tracestate"))
-        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
         send(rig.server, "HTTP/1.1 204 No Content\r\n\r\n")
-        #expect(rig.session.pumpResponses(budget: 16) == .blocked)
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
         #expect(rig.logged.first?.correlation?.received == .invalid)
         #expect(rig.logged.first?.correlation?.trace == ids.trace)
     }
@@ -307,7 +359,7 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
     @Test func aTraceparentTheClientMakesHopByHopIsReplaced() throws {
         let rig = SessionRig(ids: RequestIDSource(seed: 7))
         send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\nConnection: traceparent\r\ntraceparent: \(Self.trace)\r\nx-request-id: r\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         let forwarded = drain(rig.server)
         let forwardedHead = try #require(requestHeads(forwarded).first)
         let ids = try #require(forwardedIDs(forwardedHead), "\(forwarded)")
@@ -317,7 +369,7 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
     @Test func anUpgradeRequestGetsIdsToo() throws {
         let rig = SessionRig(ids: RequestIDSource(seed: 7))
         send(rig.application, "GET /chat HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: x\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         let forwarded = drain(rig.server)
         let head = try #require(requestHeads(forwarded).first)
         #expect(forwardedIDs(head) != nil, "\(forwarded)")
@@ -328,9 +380,9 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         let deny = Decision(reason: .deniedByPolicy, policyIndex: 0, ruleIndex: 0, policyName: "default/no-admin", audited: [])
         let rig = SessionRig(ids: RequestIDSource(seed: 7)) { _ in deny }
         send(rig.application, "GET /admin HTTP/1.1\r\nHost: b\r\ntraceparent: \(Self.trace)\r\n\r\nGET / HTTP/1.1\r\n\r\n")
-        #expect(rig.session.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
         #expect(drain(rig.server) == "", "nothing is forwarded")
-        for _ in 0..<4 { _ = rig.session.pumpResponses(budget: 16) }
+        for _ in 0..<4 { _ = rig.pumpResponses(budget: 16) }
         let answered = drain(rig.application)
         #expect(answered.hasPrefix("HTTP/1.1 403 Forbidden\r\n") && answered.contains("HTTP/1.1 400 Bad Request\r\n"))
         #expect(rig.logged.map(\.status) == [403, 400])

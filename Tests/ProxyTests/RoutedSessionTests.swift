@@ -103,10 +103,29 @@ private final class RoutedRig {
 
     var application: Descriptor { client.near }
 
+    /// The worker's notes of the edges of whatever arrived, on the client and on any upstream
+    /// (one the session does not hold only costs it a read that finds nothing).
+    func noteEdges() {
+        session.noteEdges(client: client.far, upstream: nil)
+        if router.upstreams.contains(where: { isReadable($0.near) }) { session.noteUpstreamReadable() }
+    }
+
+    func pumpRequests(budget: Int) -> HTTPSession.Outcome {
+        noteEdges()
+        return session.pumpRequests(budget: budget)
+    }
+
+    func pumpResponses(budget: Int) -> HTTPSession.Outcome {
+        noteEdges()
+        return session.pumpResponses(budget: budget)
+    }
+
     /// Runs both directions until neither moves (what the worker's events would do here).
     func pump() {
         for _ in 0..<8 {
+            noteEdges()
             _ = session.pumpRequests(budget: 16)
+            noteEdges()
             _ = session.pumpResponses(budget: 16)
         }
     }
@@ -371,7 +390,7 @@ private final class RoutedRig {
         #expect(forwarded.contains("Upgrade: websocket\r\n") && forwarded.contains("x-weft-attempt-count: 1\r\n"), "\(forwarded)")
         send(rig.router.server(0), "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nframe")
         var outcome = HTTPSession.Outcome.blocked
-        for _ in 0..<4 where outcome != .tunnel { outcome = rig.session.pumpResponses(budget: 16) }
+        for _ in 0..<4 where outcome != .tunnel { outcome = rig.pumpResponses(budget: 16) }
         #expect(outcome == .tunnel)
         #expect(drain(rig.application).hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
         #expect(rig.router.outcomes == [.success] && rig.router.ended == 1, "the request is over; the connection is the tunnel's")
@@ -388,7 +407,7 @@ private final class RoutedRig {
         shutdown(rig.application.rawValue, Int32(SHUT_WR))
         rig.session.noteClientHangup()
         var outcome = HTTPSession.Outcome.blocked
-        for _ in 0..<4 where outcome == .blocked { outcome = rig.session.pumpRequests(budget: 16) }
+        for _ in 0..<4 where outcome == .blocked { outcome = rig.pumpRequests(budget: 16) }
         guard case .failed(let clientFailed, _) = outcome else {
             Issue.record("expected a failure, got \(outcome)")
             return

@@ -1,5 +1,6 @@
 import Glibc
 import LinuxSys
+@testable import Proxy
 
 /// A connected pair of non-blocking stream sockets (AF_UNIX: no network, no privileges).
 struct SocketPair {
@@ -48,3 +49,19 @@ func peerClosed(_ fd: Descriptor) -> Bool {
     return recv(fd.rawValue, &byte, 1, Int32(MSG_PEEK)) == 0
 }
 
+
+/// Whether `fd` has bytes (or its peer's end) to read now.
+func isReadable(_ fd: Descriptor) -> Bool {
+    var entry = pollfd(fd: fd.rawValue, events: Int16(POLLIN), revents: 0)
+    return poll(&entry, 1, 0) == 1
+}
+
+extension HTTPSession {
+    /// What the worker does for a session's sockets after epoll_wait: a socket with something to
+    /// read got a readable edge since the session last found it empty (a short read), and the
+    /// worker notes every such edge, whatever the session waits for.
+    func noteEdges(client: Descriptor, upstream: Descriptor?) {
+        if isReadable(client) { noteClientReadable() }
+        if let upstream, isReadable(upstream) { noteUpstreamReadable() }
+    }
+}
