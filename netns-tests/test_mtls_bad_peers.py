@@ -50,6 +50,13 @@ class BadPeers(MTLSTestCase):
         # One mTLS request first, so that whatever a first handshake sets up for good (OpenSSL's
         # lazily loaded state) is in the baseline; then b's proxy is at rest.
         self._mesh_still_works("warm-up")
+        # curl has its answer before b's proxy has closed the two sockets of that connection: the
+        # baseline is taken once the connection's record (written when it closes) is there.
+        a, b = self.pod("a"), self.pod("b")
+        if not wait_until(lambda: [r for r in self.proxy("b").connection_records(dir="inbound")
+                                   if same_endpoint(r.get("client"), a.ip4) and same_endpoint(r.get("dst"), b.ip4, HTTP_PORT)],
+                          timeout=10.0):
+            self.fail("the warm-up connection from a did not end within 10 s; b's log:\n%s" % self.proxy("b").tail(20))
         self.baseline = self.proxy("b").fd_kinds()
 
     # -- helpers -----------------------------------------------------------------------------------

@@ -550,8 +550,7 @@ private let runtimePackages: [(library: String, package: String)] = [
     ("libssl.so.3", "libssl3"),
     ("libcrypto.so.3", "libssl3"),
     ("libyaml-0.so.2", "libyaml-0-2"),
-    // The Swift runtime, linked statically, still uses the C++ runtime and the unwinder.
-    ("libstdc++.so.6", "libstdc++6"),
+    // The Swift and C++ runtimes, both linked statically (Package.swift), still use the unwinder.
     ("libgcc_s.so.1", "libgcc-s1"),
 ]
 
