@@ -233,8 +233,10 @@ public final class ProxyServer {
 
     /// Loads the workload certificate (when the Sidecar names one) and watches its files. Until
     /// the files load the proxy is not ready (503 with the reason) and serves no traffic — a
-    /// sidecar without its certificate would refuse every mesh connection — and it retries every
-    /// quarter second, as a certificate issued after start (an agent, a CSI driver) arrives.
+    /// sidecar without its certificate would refuse every mesh connection — and it tries again
+    /// when something changes in the files' directories (inotify, so a certificate issued after
+    /// start by an agent or a CSI driver is loaded as it arrives), and every 5 s regardless. Where
+    /// inotify is unavailable it tries every quarter second.
     private func startCredentials(_ health: HealthState, stops: StopWaiter) -> CredentialsOutcome {
         guard let identity = config.identity else {
             if !configuration.inboundMTLS.portModes.isEmpty || configuration.inboundMTLS.defaultMode == .strict {
@@ -246,6 +248,8 @@ public final class ProxyServer {
         let log = self.log
         var lastFailure: String?
         var store: CredentialStore?
+        var watch: FileWatcher?
+        var watchTried = false
         while store == nil {
             do {
                 store = try CredentialStore.start(files: files, trustDomain: identity.trustDomain) { event in
@@ -266,6 +270,10 @@ public final class ProxyServer {
                             "serial": credentials.serial, "not_before": Clock.timestamp(seconds: credentials.notBefore),
                             "not_after": Clock.timestamp(seconds: credentials.notAfter),
                         ])
+                    case .notWatched(let reason):
+                        log.warning("certificate files not watched", [
+                            "reason": reason, "effect": "rotations are noticed by looking at the files every 250 ms",
+                        ])
                     }
                 }
             } catch {
@@ -275,7 +283,14 @@ public final class ProxyServer {
                     lastFailure = reason
                     log.error("cannot load the workload certificate; not ready until it loads", ["reason": reason])
                 }
-                if let stop = waitForStop(health, stops: stops, timeoutMilliseconds: 250) {
+                if !watchTried {
+                    // Watch first, then look again at once: files that arrived in between are
+                    // found by that look, later ones reported by inotify.
+                    watchTried = true
+                    watch = watchCredentialDirectories(files)
+                    continue
+                }
+                if let stop = waitForCredentialFiles(files, watch: &watch, health: health, stops: stops) {
                     if case .drain = stop { health.draining.store(true, ordering: .relaxed) }
                     return .stopped(stop.description)
                 }
@@ -291,6 +306,46 @@ public final class ProxyServer {
             "ktls": KernelTLS.probe().description,
         ])
         return .loaded(loaded)
+    }
+
+    /// inotify on the directories of the certificate files, or nil (with a warning) where it is
+    /// unavailable.
+    private func watchCredentialDirectories(_ files: TLSIdentityFiles) -> FileWatcher? {
+        do {
+            let watcher = try FileWatcher()
+            _ = try watcher.watch(directories: files.watchedDirectories)
+            return watcher
+        } catch {
+            log.warning("certificate files not watched", ["reason": "\(error)", "effect": "looking for them every 250 ms"])
+            return nil
+        }
+    }
+
+    /// Waits until the certificate files may have changed: something changed in their
+    /// directories and then stayed quiet (or `CredentialStore.retryMilliseconds` passed;
+    /// without a watch, a quarter second). Returns a stop request that came meanwhile.
+    private func waitForCredentialFiles(
+        _ files: TLSIdentityFiles, watch: inout FileWatcher?, health: HealthState, stops: StopWaiter
+    ) -> StopRequest? {
+        var outcome = stops.wait(health, timeoutMilliseconds: watch == nil ? 250 : CredentialStore.retryMilliseconds, files: watch)
+        guard case .filesChanged = outcome, let watcher = watch else {
+            if case .stop(let request) = outcome { return request }
+            return nil
+        }
+        // Let the writer finish (`weft ca issue` renames three files; kubelet swaps `..data`).
+        let settleStart = Clock.monotonicNanoseconds()
+        while case .filesChanged = outcome, Clock.monotonicNanoseconds() - settleStart < 1_000_000_000 {
+            outcome = stops.wait(health, timeoutMilliseconds: CredentialStore.settleMilliseconds, files: watcher)
+        }
+        if case .stop(let request) = outcome { return request }
+        // Follow directories that appeared or went.
+        do {
+            _ = try watcher.watch(directories: files.watchedDirectories)
+        } catch {
+            log.warning("certificate files not watched", ["reason": "\(error)", "effect": "looking for them every 250 ms"])
+            watch = nil
+        }
+        return nil
     }
 
     // MARK: - Admin
