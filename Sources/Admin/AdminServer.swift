@@ -123,7 +123,9 @@ public final class AdminServer: @unchecked Sendable {
 
     private func run() {
         while !stopping.isSet {
-            let count = loop.wait(maximumMilliseconds: 1000)
+            // Nothing to do between requests: sleep until a client or its deadline; `stop()` wakes
+            // the loop.
+            let count = loop.wait(maximumMilliseconds: -1)
             for index in 0..<count {
                 let token = loop.epoll.token(at: index)
                 if token == EventLoop.wakerToken {

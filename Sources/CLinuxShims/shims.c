@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <linux/netlink.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
@@ -48,6 +49,22 @@ int CLinuxShims_set_pipe_size(int fd, int size) {
 
 int CLinuxShims_get_pipe_size(int fd) {
     return fcntl(fd, F_GETPIPE_SZ);
+}
+
+int CLinuxShims_signalfd_nonblock(const sigset_t *mask) {
+    return signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int CLinuxShims_signalfd_read_signal(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t count = read(fd, &info, sizeof(info));
+    if (count == -1) return -1;
+    // signalfd(2): a read returns whole siginfo records or fails with EINVAL for a short buffer.
+    if (count != (ssize_t)sizeof(info)) {
+        errno = EIO;
+        return -1;
+    }
+    return (int)info.ssi_signo;
 }
 
 int CLinuxShims_accept4_nonblock(int fd, struct sockaddr *addr, socklen_t *len) {

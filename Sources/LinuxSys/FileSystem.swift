@@ -78,6 +78,15 @@ public enum FileSystem {
         return lstat(path, &info) == 0
     }
 
+    /// Wraps realpath(3): `path` with every symlink, `.` and `..` resolved; nil when it cannot be
+    /// resolved (a missing file, a dangling link, a directory the process may not search).
+    @inline(never)
+    public static func resolvedPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// Whether `path` is a directory (following symlinks).
     public static func isDirectory(_ path: String) -> Bool {
         var info = stat()

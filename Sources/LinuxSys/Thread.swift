@@ -45,12 +45,13 @@ public final class OSThread: @unchecked Sendable {
 }
 
 /// Termination signals, handled synchronously: blocked in every thread and collected by one
-/// thread with sigtimedwait, so no async-signal-safety rules apply to what happens next.
+/// thread (with sigtimedwait, or by reading a `Receiver`), so no async-signal-safety rules apply
+/// to what happens next.
 public enum TerminationSignals {
     /// SIGTERM (orchestrator stop), SIGINT (Ctrl-C), SIGQUIT.
     public static let handled: [Int32] = [SIGTERM, SIGINT, SIGQUIT]
 
-    private static func set() -> sigset_t {
+    fileprivate static func set() -> sigset_t {
         var set = sigset_t()
         sigemptyset(&set)
         for signal in handled { sigaddset(&set, signal) }
@@ -71,6 +72,38 @@ public enum TerminationSignals {
         var timeout = timespec(tv_sec: timeoutMilliseconds / 1000, tv_nsec: (timeoutMilliseconds % 1000) * 1_000_000)
         let signal = sigtimedwait(&mask, nil, &timeout)
         return signal > 0 ? signal : nil
+    }
+
+    /// A signalfd(2) for the termination signals, so a thread can wait for a signal and for other
+    /// descriptors (a `Wakeup`, an inotify watch) in one `Poll.waitReadable`, without waking on a
+    /// timeout to look elsewhere. The signals must be blocked in every thread first (`block()`):
+    /// a blocked signal stays pending until a read takes it, exactly as for `wait`. Owns the
+    /// descriptor.
+    public final class Receiver: Sendable {
+        public let descriptor: Descriptor
+
+        /// Throws what signalfd(2) reports (EMFILE/ENFILE: out of descriptors, ENOMEM).
+        public init() throws(SyscallError) {
+            var mask = TerminationSignals.set()
+            descriptor = Descriptor(rawValue: try retryingEINTR("signalfd") { CLinuxShims_signalfd_nonblock(&mask) })
+        }
+
+        deinit { descriptor.close() }
+
+        /// Takes one pending termination signal; nil when none is pending (EAGAIN).
+        @inline(never)
+        public func take() -> Int32? {
+            while true {
+                let signal = CLinuxShims_signalfd_read_signal(descriptor.rawValue)
+                if signal > 0 { return signal }
+                let code = errno
+                if code == EINTR { continue }
+                // A signalfd read fails only with EAGAIN (nothing pending) or for a bad descriptor
+                // or buffer, which are bugs here.
+                precondition(code == EAGAIN, "read(signalfd): \(Errno(rawValue: code))")
+                return nil
+            }
+        }
     }
 
     /// The signal's name for log lines.

@@ -43,8 +43,14 @@ public final class ProxyServer {
         let descriptorLimit = ProcessInfo.raiseDescriptorLimit()
         // Block before spawning: every thread inherits the mask and the main thread collects signals.
         TerminationSignals.block()
+        let stops: StopWaiter
+        do {
+            stops = StopWaiter(signals: try TerminationSignals.Receiver(), wakeup: try Wakeup())
+        } catch {
+            throw ProxyStartError(description: "cannot create the main thread's signal and wakeup descriptors: \(error)")
+        }
 
-        let health = HealthState(needsCredentials: config.identity != nil)
+        let health = HealthState(needsCredentials: config.identity != nil, stopWakeup: stops.wakeup)
         let policyNames = configuration.authorizer.policyNames
         let workerCount = config.workers > 0 ? config.workers : ProcessInfo.processorCount()
         // Listeners first: from here connections the interception redirects wait in the backlog
@@ -73,7 +79,7 @@ public final class ProxyServer {
         defer { admin.stop() }
 
         let store: CredentialStore?
-        switch startCredentials(health) {
+        switch startCredentials(health, stops: stops) {
         case .none: store = nil
         case .loaded(let loaded): store = loaded
         case .stopped(let why):
@@ -127,15 +133,15 @@ public final class ProxyServer {
             "outbound_traffic": config.outboundTrafficMode.rawValue, "admin": "127.0.0.1:\(Self.adminPort)",
         ])
 
-        let stop = waitForStop(health)
+        let stop = waitForStop(health, stops: stops)
         health.draining.store(true, ordering: .relaxed)
-        drain(workers, after: stop, health: health)
+        drain(workers, after: stop, health: health, stops: stops)
         for thread in threads { thread.join() }
         log.info("exiting", [:])
     }
 
     /// What ended the serving phase.
-    private enum StopRequest {
+    enum StopRequest {
         case signal(Int32)
         /// `POST /drain`.
         case drain
@@ -151,26 +157,16 @@ public final class ProxyServer {
         }
     }
 
-    /// Waits for a termination signal or an admin request to stop (the admin thread sets a flag;
-    /// five looks a second cost nothing next to the traffic).
-    private func waitForStop(_ health: HealthState, timeoutMilliseconds: Int? = nil) -> StopRequest? {
-        var waited = 0
-        while timeoutMilliseconds.map({ waited < $0 }) ?? true {
-            let slice = min(200, timeoutMilliseconds.map { $0 - waited } ?? 200)
-            if let signal = TerminationSignals.wait(timeoutMilliseconds: slice) { return .signal(signal) }
-            waited += slice
-            switch health.stopRequest.load(ordering: .acquiring) {
-            case HealthState.drainRequest: return .drain
-            case HealthState.quitRequest: return .quit
-            default: continue
-            }
-        }
+    /// Waits up to `timeoutMilliseconds` for a termination signal or an admin request to stop
+    /// (the admin thread sets a flag and signals the waiter's wakeup); nil when the time passed.
+    private func waitForStop(_ health: HealthState, stops: StopWaiter, timeoutMilliseconds: Int) -> StopRequest? {
+        if case .stop(let request) = stops.wait(health, timeoutMilliseconds: timeoutMilliseconds) { return request }
         return nil
     }
 
-    private func waitForStop(_ health: HealthState) -> StopRequest {
+    private func waitForStop(_ health: HealthState, stops: StopWaiter) -> StopRequest {
         while true {
-            if let stop = waitForStop(health, timeoutMilliseconds: 1000) { return stop }
+            if case .stop(let request) = stops.wait(health, timeoutMilliseconds: nil) { return request }
         }
     }
 
@@ -179,7 +175,7 @@ public final class ProxyServer {
     /// inbound listener closes with the idle inbound connections, and the process ends when the
     /// last connection has (outbound keeps working until then), or when `drainTimeout` passes
     /// (the rest are reset). A second signal or `/quitquitquit` ends it at once.
-    private func drain(_ workers: [Worker], after stop: StopRequest, health: HealthState) {
+    private func drain(_ workers: [Worker], after stop: StopRequest, health: HealthState, stops: StopWaiter) {
         let start = Clock.monotonicNanoseconds()
         let inboundAt = start &+ config.drainDuration.nanoseconds
         let deadline = start &+ config.drainTimeout.nanoseconds
@@ -206,7 +202,7 @@ public final class ProxyServer {
                 inboundStopped = true
                 tell { $0.stopInboundRequested.store(true, ordering: .relaxed) }
             }
-            let again = now >= deadline ? nil : waitForStop(health, timeoutMilliseconds: 50)
+            let again = now >= deadline ? nil : waitForStop(health, stops: stops, timeoutMilliseconds: 50)
             let requestedNow: Bool
             switch again {
             case .signal?, .quit?: requestedNow = true
@@ -237,9 +233,11 @@ public final class ProxyServer {
 
     /// Loads the workload certificate (when the Sidecar names one) and watches its files. Until
     /// the files load the proxy is not ready (503 with the reason) and serves no traffic — a
-    /// sidecar without its certificate would refuse every mesh connection — and it retries every
-    /// quarter second, as a certificate issued after start (an agent, a CSI driver) arrives.
-    private func startCredentials(_ health: HealthState) -> CredentialsOutcome {
+    /// sidecar without its certificate would refuse every mesh connection — and it tries again
+    /// when something changes in the files' directories (inotify, so a certificate issued after
+    /// start by an agent or a CSI driver is loaded as it arrives), and every 5 s regardless. Where
+    /// inotify is unavailable it tries every quarter second.
+    private func startCredentials(_ health: HealthState, stops: StopWaiter) -> CredentialsOutcome {
         guard let identity = config.identity else {
             if !configuration.inboundMTLS.portModes.isEmpty || configuration.inboundMTLS.defaultMode == .strict {
                 log.warning("PeerAuthentication ignored", ["reason": "spec.identity is not set, so this sidecar has no certificate and speaks no mTLS"])
@@ -250,6 +248,8 @@ public final class ProxyServer {
         let log = self.log
         var lastFailure: String?
         var store: CredentialStore?
+        var watch: FileWatcher?
+        var watchTried = false
         while store == nil {
             do {
                 store = try CredentialStore.start(files: files, trustDomain: identity.trustDomain) { event in
@@ -270,6 +270,10 @@ public final class ProxyServer {
                             "serial": credentials.serial, "not_before": Clock.timestamp(seconds: credentials.notBefore),
                             "not_after": Clock.timestamp(seconds: credentials.notAfter),
                         ])
+                    case .notWatched(let reason):
+                        log.warning("certificate files not watched", [
+                            "reason": reason, "effect": "rotations are noticed by looking at the files every 250 ms",
+                        ])
                     }
                 }
             } catch {
@@ -279,7 +283,14 @@ public final class ProxyServer {
                     lastFailure = reason
                     log.error("cannot load the workload certificate; not ready until it loads", ["reason": reason])
                 }
-                if let stop = waitForStop(health, timeoutMilliseconds: 250) {
+                if !watchTried {
+                    // Watch first, then look again at once: files that arrived in between are
+                    // found by that look, later ones reported by inotify.
+                    watchTried = true
+                    watch = watchCredentialDirectories(files)
+                    continue
+                }
+                if let stop = waitForCredentialFiles(files, watch: &watch, health: health, stops: stops) {
                     if case .drain = stop { health.draining.store(true, ordering: .relaxed) }
                     return .stopped(stop.description)
                 }
@@ -295,6 +306,46 @@ public final class ProxyServer {
             "ktls": KernelTLS.probe().description,
         ])
         return .loaded(loaded)
+    }
+
+    /// inotify on the directories of the certificate files, or nil (with a warning) where it is
+    /// unavailable.
+    private func watchCredentialDirectories(_ files: TLSIdentityFiles) -> FileWatcher? {
+        do {
+            let watcher = try FileWatcher()
+            _ = try watcher.watch(directories: files.watchedDirectories)
+            return watcher
+        } catch {
+            log.warning("certificate files not watched", ["reason": "\(error)", "effect": "looking for them every 250 ms"])
+            return nil
+        }
+    }
+
+    /// Waits until the certificate files may have changed: something changed in their
+    /// directories and then stayed quiet (or `CredentialStore.retryMilliseconds` passed;
+    /// without a watch, a quarter second). Returns a stop request that came meanwhile.
+    private func waitForCredentialFiles(
+        _ files: TLSIdentityFiles, watch: inout FileWatcher?, health: HealthState, stops: StopWaiter
+    ) -> StopRequest? {
+        var outcome = stops.wait(health, timeoutMilliseconds: watch == nil ? 250 : CredentialStore.retryMilliseconds, files: watch)
+        guard case .filesChanged = outcome, let watcher = watch else {
+            if case .stop(let request) = outcome { return request }
+            return nil
+        }
+        // Let the writer finish (`weft ca issue` renames three files; kubelet swaps `..data`).
+        let settleStart = Clock.monotonicNanoseconds()
+        while case .filesChanged = outcome, Clock.monotonicNanoseconds() - settleStart < 1_000_000_000 {
+            outcome = stops.wait(health, timeoutMilliseconds: CredentialStore.settleMilliseconds, files: watcher)
+        }
+        if case .stop(let request) = outcome { return request }
+        // Follow directories that appeared or went.
+        do {
+            _ = try watcher.watch(directories: files.watchedDirectories)
+        } catch {
+            log.warning("certificate files not watched", ["reason": "\(error)", "effect": "looking for them every 250 ms"])
+            watch = nil
+        }
+        return nil
     }
 
     // MARK: - Admin
@@ -395,14 +446,17 @@ public final class ProxyServer {
     }
 
     /// `POST /drain`: the drain SIGTERM starts; `POST /quitquitquit`: exit now (a Job's
-    /// application is done). The main thread acts within a fifth of a second.
+    /// application is done). The main thread, woken through `HealthState.stopWakeup`, acts at once.
     private static func stop(_ call: AdminCall, health: HealthState, log: LogSink) -> AdminResponse {
         guard call.method == "POST" else { return AdminResponse(status: 405, body: "POST \(call.path)\n") }
         let quit = call.path == "/quitquitquit"
-        let previous = health.requestStop(quit ? HealthState.quitRequest : HealthState.drainRequest)
+        // Read and logged before the request: it wakes the main thread, which may start draining
+        // (and log it) before this thread runs again.
+        let wasDraining = health.draining.load(ordering: .relaxed)
         log.info(quit ? "quit requested" : "drain requested", ["source": "admin"])
+        let previous = health.requestStop(quit ? HealthState.quitRequest : HealthState.drainRequest)
         if quit { return AdminResponse(status: 200, body: "exiting\n") }
-        return AdminResponse(status: 200, body: previous == 0 && !health.draining.load(ordering: .relaxed) ? "draining\n" : "already draining\n")
+        return AdminResponse(status: 200, body: previous == 0 && !wasDraining ? "draining\n" : "already draining\n")
     }
 
     private static func readiness(store: CredentialStore?, health: HealthState) -> Readiness {
@@ -502,9 +556,12 @@ final class HealthState: Sendable {
     /// Why there are no credentials yet (the Sidecar names an identity whose files do not load).
     private let missingCredentials: Mutex<String?>
     private let store = Mutex<CredentialStore?>(nil)
+    /// Signalled after each stop request, so the main thread's wait ends at once.
+    private let stopWakeup: Wakeup?
 
-    init(needsCredentials: Bool = false) {
+    init(needsCredentials: Bool = false, stopWakeup: Wakeup? = nil) {
         missingCredentials = Mutex(needsCredentials ? "waiting for the workload certificate" : nil)
+        self.stopWakeup = stopWakeup
     }
 
     func setProblem(_ problem: String) { lastProblem.withLock { $0 = problem } }
@@ -522,9 +579,11 @@ final class HealthState: Sendable {
 
     var credentials: CredentialStore? { store.withLock { $0 } }
 
-    /// Records a stop request; a quit overrides a drain, never the other way round. Returns the
-    /// request that was there before.
+    /// Records a stop request and wakes the main thread; a quit overrides a drain, never the
+    /// other way round. Returns the request that was there before.
     func requestStop(_ request: Int) -> Int {
+        // Signalled after the flag is stored, so the woken thread sees it.
+        defer { stopWakeup?.signal() }
         var previous = stopRequest.load(ordering: .relaxed)
         while previous < request {
             let (exchanged, original) = stopRequest.compareExchange(expected: previous, desired: request, ordering: .acquiringAndReleasing)
@@ -532,5 +591,50 @@ final class HealthState: Sendable {
             previous = original
         }
         return previous
+    }
+}
+
+/// What the main thread waits on when it is not starting or draining anything: the termination
+/// signals (a signalfd) and the admin API's stop requests (a flag in `HealthState`, and `wakeup`,
+/// which `HealthState.requestStop` signals), and while the certificate is awaited, its
+/// directories. It sleeps in poll(2) until one of them has something; no timeout is needed to
+/// notice a flag. Used by the main thread only.
+struct StopWaiter {
+    let signals: TerminationSignals.Receiver
+    let wakeup: Wakeup
+
+    enum Outcome {
+        case stop(ProxyServer.StopRequest)
+        /// Something changed in a directory `files` watches (its events are consumed).
+        case filesChanged
+        case timedOut
+    }
+
+    /// Waits up to `timeoutMilliseconds` (nil: without a limit). A signal comes before an admin
+    /// request, and both before a file change, when they arrive together.
+    func wait(_ health: HealthState, timeoutMilliseconds: Int?, files: FileWatcher? = nil) -> Outcome {
+        let deadline = timeoutMilliseconds.map { Clock.monotonicNanoseconds() &+ UInt64(max(0, $0)) &* 1_000_000 }
+        let descriptors = [signals.descriptor, wakeup.descriptor] + (files.map { [$0.descriptor] } ?? [])
+        var filesChanged = false
+        while true {
+            if let signal = signals.take() { return .stop(.signal(signal)) }
+            switch health.stopRequest.load(ordering: .acquiring) {
+            case HealthState.drainRequest: return .stop(.drain)
+            case HealthState.quitRequest: return .stop(.quit)
+            default: break
+            }
+            if filesChanged { return .filesChanged }
+            var remaining: Int32 = -1
+            if let deadline {
+                let now = Clock.monotonicNanoseconds()
+                if now >= deadline { return .timedOut }
+                remaining = Int32(min(UInt64(Int32.max), (deadline - now + 999_999) / 1_000_000))
+            }
+            let ready = Poll.waitReadable(descriptors, timeoutMilliseconds: remaining)
+            // Drained before the flag is looked at again: a request made after this read signals
+            // anew, so none is lost.
+            if ready[1] { wakeup.drain() }
+            if let files, ready.count > 2, ready[2] { filesChanged = files.consumeEvents() }
+        }
     }
 }

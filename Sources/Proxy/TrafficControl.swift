@@ -263,18 +263,26 @@ public struct ConfigReloadError: Error, Sendable, CustomStringConvertible {
 
 /// Re-reads the configuration when its files change: a thread blocked in inotify, which applies
 /// each change through `TrafficControl`. Bursts of events (an editor's several writes, a
-/// ConfigMap's symlink swap) are read as one change after a short settling time.
+/// ConfigMap's symlink swap) are read as one change after a short settling time. The thread
+/// sleeps until something changes; `stop()` wakes it through an eventfd.
 final class ConfigWatcher: Sendable {
-    private let stopping = Atomic<Bool>(false)
+    private let wakeup: Wakeup
+
+    private init(wakeup: Wakeup) { self.wakeup = wakeup }
+
+    /// How long the files must stay quiet before they are read (several events usually follow
+    /// the first).
+    static let settleMilliseconds: Int32 = 100
 
     /// Starts watching `directory`; `reload` reads the whole configuration again.
     static func start(
         directory: String, control: TrafficControl, log: LogSink, reload: @escaping @Sendable () -> Result<Configuration, ConfigReloadError>
     ) -> (ConfigWatcher, OSThread)? {
-        let watcher = ConfigWatcher()
         let inotify: FileWatcher
+        let watcher: ConfigWatcher
         do {
             inotify = try FileWatcher(directory: directory)
+            watcher = ConfigWatcher(wakeup: try Wakeup())
         } catch {
             log.warning("config files not watched", ["path": directory, "reason": "\(error)", "hint": "changes need PUT /config or a restart"])
             return nil
@@ -282,10 +290,18 @@ final class ConfigWatcher: Sendable {
         nonisolated(unsafe) let handedOver = inotify // only the watcher thread uses it from now on
         do {
             let thread = try OSThread.spawn(name: "weft-config") {
-                while !watcher.stopping.load(ordering: .relaxed) {
-                    guard handedOver.waitForChange(timeoutMilliseconds: 500) else { continue }
-                    // Let the writer finish (several events usually follow the first).
-                    while handedOver.waitForChange(timeoutMilliseconds: 100) {}
+                while true {
+                    switch handedOver.waitForChange(timeoutMilliseconds: -1, wakeup: watcher.wakeup) {
+                    case .woken: return
+                    case .timedOut: continue // interrupted: nothing happened
+                    case .changed: break
+                    }
+                    // Let the writer finish; a stop request ends the thread without reading.
+                    var settled = handedOver.waitForChange(timeoutMilliseconds: settleMilliseconds, wakeup: watcher.wakeup)
+                    while settled == .changed {
+                        settled = handedOver.waitForChange(timeoutMilliseconds: settleMilliseconds, wakeup: watcher.wakeup)
+                    }
+                    if settled == .woken { return }
                     control.reloaded(reload())
                 }
             }
@@ -296,5 +312,6 @@ final class ConfigWatcher: Sendable {
         }
     }
 
-    func stop() { stopping.store(true, ordering: .relaxed) }
+    /// Asks the thread to return; it wakes at once (join it afterwards).
+    func stop() { wakeup.signal() }
 }

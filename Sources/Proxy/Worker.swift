@@ -73,6 +73,10 @@ final class Worker {
     static let byteReportInterval: UInt64 = 5_000_000_000
     /// Connections with a direction that used up its budget and must be pumped again.
     private var queued: [Connection] = []
+    /// Housekeeping ran while the worker held nothing, and no connection was accepted since: its
+    /// once-a-second work (idle pool connections, memory after a burst, open connections' bytes)
+    /// has nothing left to do until a connection arrives.
+    var housekeptWhileIdle = false
 
     private var acceptPaused = false
     /// Set from the first pause until a connection gets both its sockets again, so a pause/retry
@@ -128,10 +132,27 @@ final class Worker {
 
     // MARK: - Loop
 
+    /// How long the loop waits with nothing to do: a second while it holds connections, pooled
+    /// upstream connections, queued work or timers (housekeeping runs once a second), and a
+    /// minute once housekeeping has run with none of them, so an idle sidecar's workers do not
+    /// wake every second for nothing. A connection wakes the loop through its listener and a
+    /// drain or terminate request through the waker, so neither waits for this; what waits is
+    /// only taking a new traffic snapshot (the routing code also takes it when a connection
+    /// needs it) and dropping balancers of Services it no longer has.
+    static func waitLimitMilliseconds(holdsNothing: Bool, housekeptWhileIdle: Bool) -> Int32 {
+        holdsNothing && housekeptWhileIdle ? 60_000 : 1000
+    }
+
+    /// No connection, upstream connection, queued work, timer, paused listener or drain.
+    var holdsNothing: Bool {
+        liveConnections == 0 && traffic.pools.count == 0 && queued.isEmpty && loop.timers.count == 0 && !acceptPaused && !draining
+    }
+
     /// Runs until drained (no connections left after a drain request) or terminated.
     func run() {
         while true {
-            let count = loop.wait(immediately: !queued.isEmpty)
+            let limit = Self.waitLimitMilliseconds(holdsNothing: holdsNothing, housekeptWhileIdle: housekeptWhileIdle)
+            let count = loop.wait(maximumMilliseconds: limit, immediately: !queued.isEmpty)
             for position in 0..<count {
                 dispatch(token: loop.epoll.token(at: position), events: loop.epoll.events(at: position))
             }
@@ -674,6 +695,7 @@ final class Worker {
                                     client: client, clientAddress: peer, now: loop.now)
         slots[slot] = connection
         liveConnections += 1
+        housekeptWhileIdle = false
         if liveConnections > connectionPeak { connectionPeak = liveConnections }
         return connection
     }

@@ -503,7 +503,8 @@ extension Worker {
     }
 
     /// Once a second (when the loop wakes): idle upstream connections past their time are closed,
-    /// and balancers of Service ports the current snapshot no longer has are dropped.
+    /// and balancers of Service ports the current snapshot no longer has are dropped. Run with
+    /// nothing held, it lets the loop sleep longer (`waitLimitMilliseconds`).
     func trafficHousekeeping() {
         guard loop.now &- traffic.lastHousekeeping >= 1_000_000_000 else { return }
         traffic.lastHousekeeping = loop.now
@@ -512,5 +513,6 @@ extension Worker {
         traffic.dropStaleBalancers()
         releaseMemoryAfterBurst()
         reportOpenConnectionBytes()
+        housekeptWhileIdle = holdsNothing
     }
 }

@@ -35,17 +35,18 @@ public final class EventLoop: @unchecked Sendable {
     /// Acknowledges a wakeup so the next `wake()` produces a new edge.
     public func acknowledgeWake() { _ = waker.drain() }
 
-    /// Waits for events until the earliest timer deadline (or `maximumMilliseconds`, or at once
-    /// when `immediately`), then refreshes `now`. Returns how many events `epoll` holds.
+    /// Waits for events until the earliest timer deadline (or `maximumMilliseconds`, negative
+    /// for no limit but the timers, or at once when `immediately`), then refreshes `now`.
+    /// Returns how many events `epoll` holds.
     public func wait(maximumMilliseconds: Int32 = 1000, immediately: Bool = false) -> Int {
-        var timeout = maximumMilliseconds
+        var timeout = maximumMilliseconds < 0 ? -1 : maximumMilliseconds
         if immediately {
             timeout = 0
         } else if let deadline = timers.nextDeadline {
             let current = Clock.monotonicNanoseconds()
             // Round up so a timer is never polled a few microseconds early and spun on.
             let remaining = deadline > current ? (deadline - current + 999_999) / 1_000_000 : 0
-            timeout = Int32(min(UInt64(timeout), remaining))
+            timeout = Int32(min(timeout < 0 ? UInt64(Int32.max) : UInt64(timeout), remaining))
         }
         let count = epoll.wait(timeoutMilliseconds: timeout)
         now = Clock.monotonicNanoseconds()

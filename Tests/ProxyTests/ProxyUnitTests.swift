@@ -79,3 +79,15 @@ private let Reactor_wakerToken = UInt64.max
         #expect(Duration.seconds(Int64.max).nanoseconds == .max)
     }
 }
+
+@Suite struct WorkerWaitTests {
+    @Test(arguments: [
+        (false, false, Int32(1000)),   // connections, timers or queued work: housekeeping every second
+        (false, true, 1000),           // (a stale mark does not count while something is held)
+        (true, false, 1000),           // just emptied: housekeeping has not seen it idle yet
+        (true, true, 60_000),          // idle and housekept: sleep until a listener or a wake
+    ])
+    func anIdleWorkerSleepsLongOnlyAfterHousekeepingHasSeenItIdle(_ holdsNothing: Bool, _ housekept: Bool, _ limit: Int32) {
+        #expect(Worker.waitLimitMilliseconds(holdsNothing: holdsNothing, housekeptWhileIdle: housekept) == limit)
+    }
+}

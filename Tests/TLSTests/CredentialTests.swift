@@ -253,4 +253,117 @@ struct RotationTests {
         #expect(reported != nil)
         #expect(!store.isValidNow)
     }
+
+    @Test func inotifyNoticesARotationWithinAFractionOfASecondWithoutPolling() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let mesh = try Mesh()
+        let files = try mesh.ca.issue(Mesh.serverID).write(to: directory)
+        let events = Events()
+        // A poll interval no test waits for: only inotify can notice the rotation in time.
+        let store = try CredentialStore.start(files: files, trustDomain: meshDomain, pollInterval: .seconds(30)) { events.record($0) }
+        try mesh.ca.issuer.issueWorkload(spiffe(Mesh.serverID)).write(to: directory.path)
+        let took = waitUntil(seconds: 2) { store.generation == 2 }
+        #expect(took != nil && took! < 1, "noticed after \(took.map { "\($0)" } ?? "more than 2") s")
+        usleep(300_000)
+        #expect(events.reloads == 1, "one rotation (three renames) is one reload")
+        #expect(events.failures.isEmpty)
+        #expect(!events.list.withLock { $0.contains { if case .notWatched = $0 { return true } else { return false } } })
+        let started = Clock.monotonicNanoseconds()
+        store.stop()
+        #expect(Clock.monotonicNanoseconds() - started < 100_000_000, "the sleeping watcher is woken, not waited for")
+    }
+
+    @Test func filesInDifferentDirectoriesAndAKubernetesSwapAreNoticedWithoutPolling() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let mesh = try Mesh()
+        mkdir(directory.file("certs"), 0o755)
+        mkdir(directory.file("trust"), 0o755)
+        // The chain and key in a Secret volume (kubelet's layout), the bundle in a directory of
+        // its own (a ConfigMap, say).
+        func publish(_ identity: IdentityPEM, version: String) throws {
+            mkdir(directory.file("certs/\(version)"), 0o755)
+            try directory.write("certs/\(version)/cert-chain.pem", identity.chain)
+            try directory.write("certs/\(version)/key.pem", identity.key)
+            symlink(version, directory.file("certs/..data_tmp"))
+            rename(directory.file("certs/..data_tmp"), directory.file("certs/..data"))
+        }
+        let first = try mesh.ca.issue(Mesh.serverID)
+        try publish(first, version: "..v1")
+        for name in ["cert-chain.pem", "key.pem"] { symlink("..data/\(name)", directory.file("certs/\(name)")) }
+        try directory.write("trust/root-cert.pem", first.bundle)
+        let files = TLSIdentityFiles(certificateChain: directory.file("certs/cert-chain.pem"), privateKey: directory.file("certs/key.pem"),
+                                     trustBundle: directory.file("trust/root-cert.pem"))
+        let store = try CredentialStore.start(files: files, trustDomain: meshDomain, pollInterval: .seconds(30)) { _ in }
+        defer { store.stop() }
+        let before = store.current.serial
+
+        // The bundle rewritten (the same anchor, a new file): a reload with the same leaf.
+        try directory.write("trust/root-cert.pem", first.bundle)
+        #expect(waitUntil(seconds: 1) { store.generation == 2 } != nil, "the bundle's directory is watched")
+        #expect(store.current.serial == before)
+
+        try publish(try mesh.ca.issue(Mesh.serverID), version: "..v2")
+        #expect(waitUntil(seconds: 1) { store.generation == 3 } != nil, "the ..data swap is seen")
+        #expect(store.current.serial != before)
+    }
+
+    @Test func withoutInotifyTheFilesArePolledAndStopIsStillQuick() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let mesh = try Mesh()
+        let files = try mesh.ca.issue(Mesh.serverID).write(to: directory)
+        let store = try CredentialStore.start(files: files, trustDomain: meshDomain, pollInterval: .milliseconds(100), useInotify: false) { _ in }
+        try mesh.ca.issuer.issueWorkload(spiffe(Mesh.serverID)).write(to: directory.path)
+        #expect(waitUntil(seconds: 1) { store.generation == 2 } != nil)
+        let started = Clock.monotonicNanoseconds()
+        store.stop()
+        #expect(Clock.monotonicNanoseconds() - started < 100_000_000)
+    }
+}
+
+@Suite("When the certificate watcher looks without an inotify event")
+struct RecheckPlanTests {
+    static let day = 86_400_000
+
+    @Test(arguments: [
+        // watching, failure, since attempt, until invalid → delay
+        (true, RecheckPlan.Failure.none, 0, day, 5000),          // idle: the slow fallback look
+        (false, .none, 0, day, 250),                              // no inotify: the poll interval
+        (true, .unreported, 0, day, 250),                         // report a failure once the files stayed put
+        (true, .unreported, 100, day, 150),
+        (true, .unreported, 400, day, 0),
+        (true, .reported, 1000, day, 4000),                       // retry 5 s after the attempt
+        (true, .reported, 6000, day, 0),
+        (false, .reported, 4900, day, 100),
+        (true, .none, 0, 1200, 1200),                             // the credentials expire first
+        (true, .none, 0, 0, 0),                                   // not valid now: report at once
+        (true, .none, 0, nil, 5000),                              // already reported
+        (true, .unreported, 0, -5, 0),
+    ] as [(Bool, RecheckPlan.Failure, Int, Int?, Int32)])
+    func delays(_ watching: Bool, _ failure: RecheckPlan.Failure, _ since: Int, _ untilInvalid: Int?, _ expected: Int32) {
+        let plan = RecheckPlan(watching: watching, pollMilliseconds: 250, fallbackMilliseconds: 5000, retryMilliseconds: 5000,
+                               sinceAttemptMilliseconds: since, failure: failure, untilInvalidMilliseconds: untilInvalid)
+        #expect(plan.delayMilliseconds == expected)
+    }
+
+    @Test func aValidityFarAwayDoesNotOverflow() {
+        let plan = RecheckPlan(watching: true, pollMilliseconds: 250, fallbackMilliseconds: .max, retryMilliseconds: 5000,
+                               sinceAttemptMilliseconds: 0, failure: .none, untilInvalidMilliseconds: .max)
+        #expect(plan.delayMilliseconds == .max)
+    }
+
+    @Test(arguments: [
+        (["/c/cert-chain.pem", "/c/key.pem", "/c/root-cert.pem"], [:], ["/c"]),
+        // kubelet: each file is a link through ..data into a timestamped directory.
+        (["/s/cert-chain.pem", "/s/key.pem"], ["/s/cert-chain.pem": "/s/..2024_01/cert-chain.pem", "/s/key.pem": "/s/..2024_01/key.pem"],
+         ["/s", "/s/..2024_01"]),
+        (["/c/cert-chain.pem", "/c/key.pem", "/t/root-cert.pem"], [:], ["/c", "/t"]),
+        (["cert-chain.pem", "certs/key.pem"], [:], [".", "certs"]),
+        (["/c/cert-chain.pem"], ["/c/cert-chain.pem": "/c/cert-chain.pem"], ["/c"]),
+    ] as [([String], [String: String], [String])])
+    func watchedDirectories(_ paths: [String], _ links: [String: String], _ expected: [String]) {
+        #expect(TLSIdentityFiles.watchedDirectories(for: paths) { links[$0] } == expected)
+    }
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <signal.h>
 #include <netinet/tcp.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -51,6 +52,14 @@ extern const int CLinuxShims_EFD_NONBLOCK_CLOEXEC;
 // --- threads ----------------------------------------------------------------------------
 /// pthread_setname_np(pthread_self(), name); names longer than 15 bytes are truncated.
 void CLinuxShims_set_thread_name(const char *name);
+
+// --- signals (struct signalfd_siginfo stays on this side) ---------------------------------------
+/// signalfd(-1, mask, SFD_NONBLOCK|SFD_CLOEXEC): a new descriptor that reads the signals of
+/// `mask`, which the caller must have blocked in every thread.
+int CLinuxShims_signalfd_nonblock(const sigset_t *mask);
+/// Reads one struct signalfd_siginfo from a signalfd and returns its ssi_signo; -1 with errno
+/// (EAGAIN: no signal pending) otherwise.
+int CLinuxShims_signalfd_read_signal(int fd);
 
 // --- errno is a macro over a thread-local; read it through a function ----------------------
 int CLinuxShims_errno(void);
