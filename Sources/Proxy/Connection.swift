@@ -93,6 +93,8 @@ final class Connection {
         case closed
     }
 
+    /// The worker that owns it (the HTTP session's host and router forward to it).
+    unowned let worker: Worker
     let slot: Int
     let generation: UInt32
     let direction: TrafficDirection
@@ -146,7 +148,8 @@ final class Connection {
     var clientEnd: RelayEndpoint
     var upstreamEnd: RelayEndpoint?
 
-    init(slot: Int, generation: UInt32, direction: TrafficDirection, client: Descriptor, clientAddress: ClientAddress, now: UInt64) {
+    init(worker: Worker, slot: Int, generation: UInt32, direction: TrafficDirection, client: Descriptor, clientAddress: ClientAddress, now: UInt64) {
+        self.worker = worker
         self.slot = slot
         self.generation = generation
         self.direction = direction
@@ -169,8 +172,8 @@ final class Connection {
     var httpBytes: (fromClient: UInt64, toClient: UInt64) = (0, 0)
 
     // Traffic management, after the fields every event touches (kept where they were).
-    /// A routed HTTP connection's router (nil for every other connection).
-    var router: ConnectionRouter?
+    /// An outbound HTTP connection routed per request (the connection is its session's router).
+    var routesRequests = false
     /// The pooled upstream connection a routed session is using or waiting to be connected.
     var lease: UpstreamConnection?
     /// A routed session waits for a pool slot to this target (`maxConnections` reached).

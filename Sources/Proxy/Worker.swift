@@ -61,6 +61,10 @@ final class Worker {
     let traffic: WorkerTraffic
     /// New `x-request-id`s and trace contexts for HTTP requests that come without them.
     let requestIDs = RequestIDSource()
+    /// The Istio series of the last few request label sets (see `RecentRequestSeries`).
+    var recentRequestSeries = RecentRequestSeries()
+    /// The Services the last few requests' Host and destination named (see `RecentServices`).
+    var recentServices = RecentServices()
 
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []
@@ -670,7 +674,7 @@ final class Worker {
             slots.append(nil)
             generations.append(0)
         }
-        let connection = Connection(slot: slot, generation: generations[slot], direction: direction,
+        let connection = Connection(worker: self, slot: slot, generation: generations[slot], direction: direction,
                                     client: client, clientAddress: peer, now: loop.now)
         slots[slot] = connection
         liveConnections += 1
@@ -714,7 +718,6 @@ final class Worker {
                 queue(waiter)
             }
         }
-        connection.router = nil
         if reset {
             try? Socket.setResetOnClose(connection.client)
             if let upstream = connection.upstream { try? Socket.setResetOnClose(upstream) }

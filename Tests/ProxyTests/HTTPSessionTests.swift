@@ -12,16 +12,17 @@ private final class SessionRig {
     let client = SocketPair()   // near: the application, far: the proxy's accepted socket
     let upstream = SocketPair() // near: the proxy's upstream socket, far: the server
     let buffers: BufferPool
-    var logged: [HTTPExchange] = []
+    let host: TestSessionHost
+    var logged: [HTTPExchange] { host.completed }
     var session: HTTPSession!
 
     init(bufferSize: Int = 16 * 1024, ids: RequestIDSource? = nil, authorize: ((HTTPRequestHead) -> Decision)? = nil) {
         buffers = BufferPool(bufferSize: bufferSize)
+        host = TestSessionHost(policy: authorize.map { decide in { head, _ in decide(head) } })
         session = HTTPSession(
             direction: .inbound, client: .socket(client.far), upstream: .socket(upstream.near), upstreamFailure: nil,
-            buffers: buffers, now: { Clock.monotonicNanoseconds() }, authorize: authorize.map { decide in { head, _ in decide(head) } },
-            ids: ids
-        ) { [unowned self] exchange in self.logged.append(exchange) }
+            buffers: buffers, host: host, ids: ids
+        )
     }
 
     var application: Descriptor { client.near }

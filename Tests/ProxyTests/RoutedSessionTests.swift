@@ -86,7 +86,8 @@ private final class RoutedRig {
     let client = SocketPair()
     let buffers = BufferPool(bufferSize: 16 * 1024)
     let router: ScriptedRouter
-    var logged: [HTTPExchange] = []
+    let host: TestSessionHost
+    var logged: [HTTPExchange] { host.completed }
     var session: HTTPSession!
 
     init(retry: HTTPRouteRetry? = nil, requestTimeout: Duration? = nil, tryTimeout: Duration? = nil, ids: RequestIDSource? = nil) {
@@ -95,10 +96,11 @@ private final class RoutedRig {
         router.decision = { [unowned router] head in
             forward(head, retry: retry, requestTimeout: requestTimeout, tryTimeout: tryTimeout, now: router.now)
         }
+        host = TestSessionHost(clock: { [unowned router] in router.now })
         session = HTTPSession(
             direction: .outbound, client: .socket(client.far), upstream: nil, upstreamFailure: nil, buffers: buffers,
-            now: { [unowned router] in router.now }, authorize: nil, router: router, ids: ids
-        ) { [unowned self] exchange in self.logged.append(exchange) }
+            host: host, router: router, ids: ids
+        )
     }
 
     var application: Descriptor { client.near }
