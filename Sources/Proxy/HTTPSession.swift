@@ -88,13 +88,15 @@ struct SessionInput {
 /// A flush hands up to `maximumVectors` pieces to one sendmsg(2), so a response head and its body
 /// leave together rather than as two sends (and two segments) per response.
 struct Outbox {
+    /// One piece, 16 bytes: offsets are 32 bits (they index an input buffer or one owned piece,
+    /// both far below 4 GiB), so the two a response usually needs sit inline in `segments`.
     enum Segment {
-        case owned([UInt8], sent: Int)
+        case owned([UInt8], sent: UInt32)
         /// `[from, to)` of the input buffer of the other direction.
-        case input(from: Int, to: Int)
+        case input(from: UInt32, to: UInt32)
     }
 
-    var segments: [Segment] = []
+    var segments = SmallArray<Segment>()
     var index = 0
     var bytesQueued = 0
 
@@ -119,9 +121,14 @@ struct Outbox {
         segments.append(.owned(bytes, sent: 0))
     }
 
+    /// Gives back storage kept for more than two pieces (for a connection going idle).
+    mutating func releaseSpareCapacity() {
+        if isEmpty { segments.releaseSpareCapacity() }
+    }
+
     mutating func append(input from: Int, to: Int) {
         guard to > from else { return }
-        segments.append(.input(from: from, to: to))
+        segments.append(.input(from: UInt32(from), to: UInt32(to)))
         bytesQueued += to - from
     }
 
@@ -150,11 +157,11 @@ struct Outbox {
         switch segments[position] {
         case .owned(let bytes, let sent):
             return bytes.withUnsafeBytes { buffer in
-                vectors[filled] = IOVector(base: buffer.baseAddress! + sent, count: bytes.count - sent)
+                vectors[filled] = IOVector(base: buffer.baseAddress! + Int(sent), count: bytes.count - Int(sent))
                 return gather(from: position + 1, into: vectors, filled: filled + 1, input: input, write)
             }
         case .input(let from, let to):
-            vectors[filled] = IOVector(base: input! + from, count: to - from)
+            vectors[filled] = IOVector(base: input! + Int(from), count: Int(to - from))
             return gather(from: position + 1, into: vectors, filled: filled + 1, input: input, write)
         }
     }
@@ -166,21 +173,21 @@ struct Outbox {
         while left > 0, index < segments.count {
             switch segments[index] {
             case .owned(let bytes, let sent):
-                let remaining = bytes.count - sent
+                let remaining = bytes.count - Int(sent)
                 if left >= remaining {
                     segments[index] = .owned([], sent: 0)
                     index += 1
                     left -= remaining
                 } else {
-                    segments[index] = .owned(bytes, sent: sent + left)
+                    segments[index] = .owned(bytes, sent: sent + UInt32(left))
                     left = 0
                 }
             case .input(let from, let to):
-                if left >= to - from {
+                if left >= Int(to - from) {
                     index += 1
-                    left -= to - from
+                    left -= Int(to - from)
                 } else {
-                    segments[index] = .input(from: from + left, to: to)
+                    segments[index] = .input(from: from + UInt32(left), to: to)
                     left = 0
                 }
             }
@@ -224,7 +231,6 @@ final class HTTPSession {
         case tunnel
     }
 
-    let direction: TrafficDirection
     private let client: RelayEndpoint
     /// The upstream connection in use. Fixed for a session without a router; a routed session
     /// attaches one per request (from the worker's pools) and gives it back after the response.
@@ -236,14 +242,11 @@ final class HTTPSession {
     /// The routed request in flight (one at a time: the next request is read after this one's
     /// response, as Envoy's HTTP/1 pools do).
     private var routed: RoutedRequest?
-    /// The routed request waits for the worker to attach an upstream connection.
-    private(set) var awaitingUpstream = false
     /// The bytes of the routed request after its head, as forwarded, while they may have to be
     /// sent again for a retry (at most `maximumReplayBytes`).
     private var replay: [UInt8] = []
-    private var keepsReplay = false
-    /// The upstream said the connection may carry another request after this response.
-    private var upstreamPersistent = false
+    /// Why the upstream is unusable, when it is (every request then gets a 503).
+    private let upstreamFailure: String?
     /// Request bodies up to this size are kept for retries; larger requests are not retried.
     static let maximumReplayBytes = 64 * 1024
     /// The time, policy decisions and the end of each exchange (the connection; see the protocol).
@@ -261,7 +264,7 @@ final class HTTPSession {
     private var toClient = Outbox()
 
     /// Requests in order; the first is the one whose response comes next.
-    private var exchanges: [HTTPExchange] = []
+    private var exchanges = SmallArray<HTTPExchange>()
     /// The exchange whose request body is being read.
     private var reading: HTTPExchange?
     private var requestFraming: HTTPBodyFraming = .none
@@ -275,8 +278,6 @@ final class HTTPSession {
     private var upstreamEnded = false
     /// The response direction sent its last byte and half-closed the client.
     private var closing = false
-    /// Why the upstream is unusable, when it is (every request then gets a 503).
-    private let upstreamFailure: String?
     private var upstreamWriteShut = false
     private var tunnelAgreed = false
     /// The parser may have an event without new input (a message whose last byte was just
@@ -316,6 +317,21 @@ final class HTTPSession {
     /// A readable edge (or an error or hangup) of the upstream's socket arrived.
     func noteUpstreamReadable() { upstreamDrained = false }
 
+    // The one-byte fields together (stored properties are laid out in declaration order, and a
+    // session lives as long as its connection).
+    let direction: TrafficDirection
+    /// The routed request waits for the worker to attach an upstream connection.
+    private(set) var awaitingUpstream = false
+    /// A retry may need the request's body again: it is copied to `replay`.
+    private var keepsReplay = false
+    /// The upstream said the connection may carry another request after this response.
+    private var upstreamPersistent = false
+    /// The proxy is draining: the response to the request in progress (or the last one read)
+    /// carries `Connection: close` unless its head already went out, and no request after it is
+    /// read (RFC 9112 §9.6). An idle connection is left to `closeIfIdle`.
+    private(set) var draining = false
+    /// The response direction sent the client its FIN.
+    private var clientWriteShut = false
     private(set) var requestWait: HalfDuplex.Wait = .nothing
     private(set) var responseWait: HalfDuplex.Wait = .nothing
     /// Bytes received from the client and sent to it (for the connection's log line).
@@ -333,11 +349,6 @@ final class HTTPSession {
             + "input \(requestInput.end - requestInput.start)/\(responseInput.end - responseInput.start) bytes"
     }
 
-    /// The proxy is draining: the response to the request in progress (or the last one read)
-    /// carries `Connection: close` unless its head already went out, and no request after it is
-    /// read (RFC 9112 §9.6). An idle connection is left to `closeIfIdle`.
-    private(set) var draining = false
-
     /// Starts draining this connection (see `draining`).
     func beginDrain() {
         guard !draining else { return }
@@ -354,6 +365,28 @@ final class HTTPSession {
     var isIdle: Bool {
         exchanges.isEmpty && reading == nil && requestInput.isEmpty && !requestEventPending && requestHeadStartedAt == 0
             && !closing && !tunnelAgreed
+    }
+
+    /// Between requests: gives back what the last exchanges left allocated beyond the session's
+    /// own fields (pipelined-request and outbox storage past two entries, a routed request's
+    /// replay copy), so an idle keep-alive connection holds no allocation besides its session.
+    /// Pool buffers already went back when their inputs emptied. Requests of one or two pieces
+    /// each way (the usual ones) allocate none of this, so a busy connection pays nothing here.
+    private func releaseIdleStorage() {
+        exchanges.releaseSpareCapacity()
+        toUpstream.releaseSpareCapacity()
+        toClient.releaseSpareCapacity()
+        requests.releaseSpareCapacity()
+        responses.releaseSpareCapacity()
+        if routed == nil, replay.capacity > 0 { replay = [] }
+    }
+
+    /// Whether the session holds anything allocated beyond its own fields: pool buffers, queue
+    /// storage past two entries, a replay copy (what `releaseIdleStorage` gives back; for tests).
+    var holdsIdleStorage: Bool {
+        requestInput.buffer != nil || responseInput.buffer != nil || exchanges.hasSpareStorage || toUpstream.segments.hasSpareStorage
+            || toClient.segments.hasSpareStorage || requests.holdsStorage || responses.holdsStorage
+            || replay.capacity > 0
     }
 
     /// Closes an idle keep-alive connection the way a server does (FIN, then the lingering read
@@ -417,6 +450,12 @@ final class HTTPSession {
 
     /// Reads, parses, decides and forwards requests until an end would block.
     func pumpRequests(budget: Int) -> Outcome {
+        let outcome = runRequests(budget: budget)
+        if outcome == .blocked, isIdle { releaseIdleStorage() }
+        return outcome
+    }
+
+    private func runRequests(budget: Int) -> Outcome {
         var reads = 0
         var steps = 0
         while true {
@@ -734,6 +773,12 @@ final class HTTPSession {
 
     /// Forwards responses (and the proxy's own, in turn) until an end would block.
     func pumpResponses(budget: Int) -> Outcome {
+        let outcome = runResponses(budget: budget)
+        if outcome == .blocked, isIdle { releaseIdleStorage() }
+        return outcome
+    }
+
+    private func runResponses(budget: Int) -> Outcome {
         var reads = 0
         var steps = 0
         while true {
@@ -1072,8 +1117,6 @@ final class HTTPSession {
 
     /// Reads of what a closing client still sends, per round.
     static let lingerReadsPerRound = 16
-
-    private var clientWriteShut = false
 
     /// The proxy's own response is next in line: the response direction can make progress
     /// without any upstream event.

@@ -204,6 +204,31 @@ private final class RoutedRig {
         #expect(rig.router.outcomes == [.gatewayError, .success] && rig.router.ended == 1)
     }
 
+    @Test func theReplayCopyOfABodyGoesOnceTheConnectionIsIdle() {
+        let rig = RoutedRig(retry: HTTPRouteRetry(attempts: 2, backoff: .milliseconds(1), codes: []))
+        send(rig.application, "POST /order HTTP/1.1\r\nHost: r\r\nContent-Length: 5\r\n\r\nhello")
+        rig.pump()
+        #expect(rig.session.holdsIdleStorage, "the body is kept while a retry may need it")
+        #expect(drain(rig.router.server(0)).hasSuffix("x-weft-attempt-count: 1\r\n\r\nhello"))
+        send(rig.router.server(0), "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        rig.pump()
+        #expect(drain(rig.application) == "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
+        // The next request with a body is kept (and sent) whole again.
+        send(rig.application, "POST /again HTTP/1.1\r\nHost: r\r\nContent-Length: 3\r\n\r\nabc")
+        rig.pump()
+        #expect(drain(rig.router.server(1)).hasSuffix("x-weft-attempt-count: 1\r\n\r\nabc"))
+        shutdown(rig.router.server(1).rawValue, Int32(SHUT_RDWR))
+        rig.session.noteUpstreamHangup()
+        rig.pump()
+        rig.passDeadline()
+        #expect(drain(rig.router.server(2)).hasSuffix("x-weft-attempt-count: 2\r\n\r\nabc"), "the retry sends the body again")
+        send(rig.router.server(2), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        rig.pump()
+        #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
+    }
+
     @Test func aRetriableStatusIsNotForwardedButTriedAgain() {
         let rig = RoutedRig(retry: HTTPRouteRetry(attempts: 1, backoff: .milliseconds(1), codes: [503]))
         send(rig.application, "GET /x HTTP/1.1\r\nHost: r\r\n\r\n")
