@@ -365,11 +365,11 @@ final class Worker {
         if !events.isDisjoint(with: [.readHangup, .hangup, .error]) {
             if clientSide {
                 connection.clientHungUp = true
-                connection.toUpstream.noteSourceHangup()
+                connection.relay?.toUpstream.noteSourceHangup() // a relay started later notes it then
                 connection.http?.noteClientHangup()
             } else {
                 connection.upstreamHungUp = true
-                connection.toClient.noteSourceHangup()
+                connection.relay?.toClient.noteSourceHangup()
                 connection.http?.noteUpstreamHangup()
             }
         }
@@ -459,6 +459,7 @@ final class Worker {
             return
         }
         connection.phase = .relaying
+        connection.startRelayDirections()
         countTCPOpened(connection)
         if let (buffer, count) = connection.early {
             connection.early = nil
@@ -692,8 +693,8 @@ final class Worker {
         let direction = connection.direction
         counters.add(Stat.closed(direction, end))
         let bytes = countUnreportedBytes(connection)
-        connection.toUpstream.releaseResources(pipes: pipes, buffers: buffers)
-        connection.toClient.releaseResources(pipes: pipes, buffers: buffers)
+        connection.relay?.toUpstream.releaseResources(pipes: pipes, buffers: buffers)
+        connection.relay?.toClient.releaseResources(pipes: pipes, buffers: buffers)
         if let (buffer, _) = connection.early {
             buffers.release(buffer)
             connection.early = nil

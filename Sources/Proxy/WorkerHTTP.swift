@@ -132,8 +132,9 @@ extension Worker {
             }
             connection.upstreamEnd = lease.relayEndpoint
             connection.upstreamHungUp = lease.hungUp
-            if lease.hungUp { connection.toClient.noteSourceHangup() }
         }
+        // The relay's directions start with the hangups the sockets already reported.
+        connection.startRelayDirections()
         let leftovers = session.takeTunnelLeftovers()
         connection.httpBytes = (session.bytesFromClient, session.bytesToClient)
         connection.http = nil
