@@ -119,9 +119,6 @@ final class Connection {
     /// Wall-clock time of the accept, for the access log (formatted when the line is written).
     let startWall: (seconds: Int, nanoseconds: Int)
     var startTime: String { Clock.timestamp(wall: startWall) }
-    /// The ends the relay moves bytes between, fixed when relaying starts.
-    var clientEnd: RelayEndpoint
-    var upstreamEnd: RelayEndpoint?
     /// When the lingering close after an HTTP connection's last response began (0: not yet).
     var lingerStarted: UInt64 = 0
     /// What an HTTP session moved before it became a tunnel (or ended).
@@ -171,17 +168,16 @@ final class Connection {
         self.clientAddress = clientAddress
         self.openedAt = now
         self.lastActivity = now
-        clientEnd = .socket(client)
         startWall = Clock.wallClock()
     }
 
     // MARK: The relay's directions
 
-    /// Gives the connection its relay directions (opaque TCP relaying starts, or an HTTP session
-    /// becomes a tunnel), with the hangups its sockets already reported.
-    func startRelayDirections() {
-        guard relay == nil else { return }
-        let directions = RelayDirections()
+    /// Starts the byte relay between `clientEnd` and `upstreamEnd` (opaque TCP relaying starts,
+    /// or an HTTP session becomes a tunnel), with the hangups its sockets already reported.
+    func startRelay(clientEnd: RelayEndpoint, upstreamEnd: RelayEndpoint) {
+        precondition(relay == nil, "a connection's relay starts once")
+        let directions = RelayDirections(clientEnd: clientEnd, upstreamEnd: upstreamEnd)
         if clientHungUp { directions.toUpstream.noteSourceHangup() }
         if upstreamHungUp { directions.toClient.noteSourceHangup() }
         relay = directions
@@ -192,20 +188,12 @@ final class Connection {
         _read {
             if let relay { yield relay.toUpstream } else { yield HalfDuplex() }
         }
-        _modify {
-            startRelayDirections()
-            yield &relay!.toUpstream
-        }
     }
 
     /// upstream → client; before relaying starts, a direction that has moved nothing.
     var toClient: HalfDuplex {
         _read {
             if let relay { yield relay.toClient } else { yield HalfDuplex() }
-        }
-        _modify {
-            startRelayDirections()
-            yield &relay!.toClient
         }
     }
 
@@ -272,14 +260,22 @@ final class Connection {
     }
 }
 
-/// The two directions of a connection's byte relay. Only opaque TCP (and HTTP after an upgrade)
-/// relays bytes this way; an HTTP session moves its own, so an HTTP connection never allocates
-/// these 144 bytes.
+/// A connection's byte relay: its two ends and the two directions between them. Only opaque TCP
+/// (and HTTP after an upgrade) relays bytes this way; an HTTP session holds its own ends and
+/// moves its own bytes, so an HTTP connection never allocates these 200 bytes.
 final class RelayDirections {
+    /// The ends the relay moves bytes between (a secure channel over a socket, or the socket).
+    let clientEnd: RelayEndpoint
+    let upstreamEnd: RelayEndpoint
     /// client → upstream
     var toUpstream = HalfDuplex()
     /// upstream → client
     var toClient = HalfDuplex()
+
+    init(clientEnd: RelayEndpoint, upstreamEnd: RelayEndpoint) {
+        self.clientEnd = clientEnd
+        self.upstreamEnd = upstreamEnd
+    }
 }
 
 /// What only some connections have, allocated on the first write: the expected identity of an

@@ -1445,6 +1445,9 @@ final class HTTPSession {
         return (take(&requestInput), take(&responseInput))
     }
 
+    /// The ends the session moves bytes between (a tunnel's relay takes them over).
+    var ends: (client: RelayEndpoint, upstream: RelayEndpoint?) { (client, upstream) }
+
     /// Whether everything the proxy wrote for the handshake has reached both ends.
     var outboxesEmpty: Bool { toUpstream.isEmpty && toClient.isEmpty }
 

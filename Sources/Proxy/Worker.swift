@@ -345,7 +345,6 @@ final class Worker {
     private func upstreamFailed(_ connection: Connection, errno: Errno, detail: String) {
         balancedConnectEnded(connection, success: false)
         if connection.protocolKind == .http1, connection.phase != .relaying {
-            connection.upstreamEnd = nil
             connection.upstream?.close()
             connection.upstream = nil
             loop.timers.cancel(connection.slot + 1)
@@ -459,23 +458,21 @@ final class Worker {
             return
         }
         connection.phase = .relaying
-        connection.startRelayDirections()
-        countTCPOpened(connection)
-        if let (buffer, count) = connection.early {
-            connection.early = nil
-            if count > 0 { connection.toUpstream.seed(buffer: buffer, count: count) } else { buffers.release(buffer) }
-        }
+        var clientEnd = RelayEndpoint.socket(connection.client)
+        var upstreamEnd = RelayEndpoint.socket(upstream)
         if let tls = connection.tls {
             let channel = TLSChannel(tls)
             if connection.tlsOnClientSide {
-                connection.clientEnd = .secure(channel, over: connection.client)
-                connection.upstreamEnd = .socket(upstream)
+                clientEnd = .secure(channel, over: connection.client)
             } else {
-                connection.clientEnd = .socket(connection.client)
-                connection.upstreamEnd = .secure(channel, over: upstream)
+                upstreamEnd = .secure(channel, over: upstream)
             }
-        } else {
-            connection.upstreamEnd = .socket(upstream)
+        }
+        connection.startRelay(clientEnd: clientEnd, upstreamEnd: upstreamEnd)
+        countTCPOpened(connection)
+        if let (buffer, count) = connection.early {
+            connection.early = nil
+            if count > 0 { connection.relay?.toUpstream.seed(buffer: buffer, count: count) } else { buffers.release(buffer) }
         }
         loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
         pumpBothDirections(connection)
@@ -487,14 +484,14 @@ final class Worker {
     }
 
     private func pumpToUpstream(_ connection: Connection) {
-        guard connection.phase == .relaying, let upstream = connection.upstreamEnd else { return }
-        let outcome = connection.toUpstream.pump(from: connection.clientEnd, to: upstream, pipes: pipes, buffers: buffers, budget: pumpBudget)
+        guard connection.phase == .relaying, let relay = connection.relay else { return }
+        let outcome = relay.toUpstream.pump(from: relay.clientEnd, to: relay.upstreamEnd, pipes: pipes, buffers: buffers, budget: pumpBudget)
         settle(connection, outcome, fromClient: true)
     }
 
     private func pumpToClient(_ connection: Connection) {
-        guard connection.phase == .relaying, let upstream = connection.upstreamEnd else { return }
-        let outcome = connection.toClient.pump(from: upstream, to: connection.clientEnd, pipes: pipes, buffers: buffers, budget: pumpBudget)
+        guard connection.phase == .relaying, let relay = connection.relay else { return }
+        let outcome = relay.toClient.pump(from: relay.upstreamEnd, to: relay.clientEnd, pipes: pipes, buffers: buffers, budget: pumpBudget)
         settle(connection, outcome, fromClient: false)
     }
 

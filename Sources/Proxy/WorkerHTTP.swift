@@ -29,20 +29,21 @@ extension Worker {
     /// every request is answered with 503 and the reason.
     func startHTTPSession(_ connection: Connection, upstreamFailure: String?, routed: Bool = false) {
         connection.phase = .relaying
+        var clientEnd = RelayEndpoint.socket(connection.client)
+        var upstreamEnd = connection.upstream.map { RelayEndpoint.socket($0) }
         if let tls = connection.tls {
             let channel = TLSChannel(tls)
             if connection.tlsOnClientSide {
-                connection.clientEnd = .secure(channel, over: connection.client)
+                clientEnd = .secure(channel, over: connection.client)
             } else if let upstream = connection.upstream {
-                connection.upstreamEnd = .secure(channel, over: upstream)
+                upstreamEnd = .secure(channel, over: upstream)
             }
         }
-        if connection.upstreamEnd == nil, let upstream = connection.upstream { connection.upstreamEnd = .socket(upstream) }
 
-        // The connection is the session's host (time, policy, the end of each exchange) and,
-        // routed, its router: nothing per connection is copied into closures.
+        // The session holds the ends. The connection is its host (time, policy, the end of each
+        // exchange) and, routed, its router: nothing per connection is copied into closures.
         let session = HTTPSession(
-            direction: connection.direction, client: connection.clientEnd, upstream: connection.upstreamEnd, upstreamFailure: upstreamFailure,
+            direction: connection.direction, client: clientEnd, upstream: upstreamEnd, upstreamFailure: upstreamFailure,
             buffers: buffers, host: connection, router: routed ? connection : nil, ids: requestIDs
         )
         if let (buffer, count) = connection.early {
@@ -123,23 +124,24 @@ extension Worker {
     /// An accepted Upgrade (WebSocket) or CONNECT: from here the connection is a byte relay; the
     /// bytes each side sent past the handshake go first.
     private func becomeTunnel(_ connection: Connection, _ session: HTTPSession) {
+        var upstreamEnd = session.ends.upstream
         if connection.routesRequests {
             // Routed: the pooled connection the upgrade went over carries the tunnel.
-            guard let lease = connection.lease else {
-                connection.failureDetail = "an upgrade was accepted without an upstream connection"
-                close(connection, end: .error, reset: true)
-                return
-            }
-            connection.upstreamEnd = lease.relayEndpoint
-            connection.upstreamHungUp = lease.hungUp
+            upstreamEnd = connection.lease?.relayEndpoint
+            if let lease = connection.lease { connection.upstreamHungUp = lease.hungUp }
+        }
+        guard let upstreamEnd else {
+            connection.failureDetail = "an upgrade was accepted without an upstream connection"
+            close(connection, end: .error, reset: true)
+            return
         }
         // The relay's directions start with the hangups the sockets already reported.
-        connection.startRelayDirections()
+        connection.startRelay(clientEnd: session.ends.client, upstreamEnd: upstreamEnd)
         let leftovers = session.takeTunnelLeftovers()
         connection.httpBytes = (session.bytesFromClient, session.bytesToClient)
         connection.http = nil
-        if let (buffer, offset, count) = leftovers.toUpstream { connection.toUpstream.seed(buffer: buffer, offset: offset, count: count) }
-        if let (buffer, offset, count) = leftovers.toClient { connection.toClient.seed(buffer: buffer, offset: offset, count: count) }
+        if let (buffer, offset, count) = leftovers.toUpstream { connection.relay?.toUpstream.seed(buffer: buffer, offset: offset, count: count) }
+        if let (buffer, offset, count) = leftovers.toClient { connection.relay?.toClient.seed(buffer: buffer, offset: offset, count: count) }
         pumpBothDirections(connection)
     }
 
