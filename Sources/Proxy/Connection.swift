@@ -98,8 +98,10 @@ final class Connection {
     // what only some connections need lives elsewhere: the relay's two directions (`relay`, for
     // opaque TCP and tunnels) and rarer per-connection facts (`extras`).
 
-    /// The worker that owns it (the HTTP session's host and router forward to it).
-    unowned let worker: Worker
+    /// The worker that owns it (the HTTP session's host and router forward to it). Not retained:
+    /// a worker closes its connections before it ends; unowned(unsafe), as every load of an
+    /// unowned reference is an atomic check and the clock is read through it per request.
+    unowned(unsafe) let worker: Worker
     let slot: Int
     let clientAddress: ClientAddress
     let openedAt: UInt64

@@ -236,9 +236,8 @@ final class HTTPSession {
     /// attaches one per request (from the worker's pools) and gives it back after the response.
     private var upstream: RelayEndpoint?
     /// Chooses each request's upstream (outbound traffic management); nil: every request goes to
-    /// the connection's original destination over `upstream`. Unowned, like `host`: the
-    /// connection is both, and it owns the session.
-    private unowned let router: (any HTTPRouting)?
+    /// the connection's original destination over `upstream`. Not retained, like `host`.
+    private unowned(unsafe) let router: (any HTTPRouting)?
     /// The routed request in flight (one at a time: the next request is read after this one's
     /// response, as Envoy's HTTP/1 pools do).
     private var routed: RoutedRequest?
@@ -250,7 +249,11 @@ final class HTTPSession {
     /// Request bodies up to this size are kept for retries; larger requests are not retried.
     static let maximumReplayBytes = 64 * 1024
     /// The time, policy decisions and the end of each exchange (the connection; see the protocol).
-    private unowned let host: any HTTPSessionHost
+    /// Not retained: the connection is the host and the router and owns the session, which the
+    /// worker uses only while it holds the connection. unowned(unsafe) rather than unowned, whose
+    /// every load is an atomic check of the referent (several per request: the clock is asked
+    /// through the host).
+    private unowned(unsafe) let host: any HTTPSessionHost
     /// Gives every request an `x-request-id` and a `traceparent` (see `RequestCorrelation`);
     /// nil: requests are forwarded without them.
     private let ids: RequestIDSource?
@@ -408,7 +411,8 @@ final class HTTPSession {
     private(set) var requestHeadStartedAt: UInt64 = 0
 
     /// A session between `client` and `upstream` (nil with a router: each request gets one).
-    /// `host` and `router` must outlive the session (the worker's connection owns it and is both).
+    /// `host` and `router` are not retained and must outlive every use of the session (the
+    /// worker's connection owns it and is both).
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
         buffers: BufferPool, host: any HTTPSessionHost, router: (any HTTPRouting)? = nil, ids: RequestIDSource? = nil
