@@ -49,11 +49,15 @@ struct ChunkedDecoder: Sendable {
         case failed(HTTPParseError)
     }
 
-    private(set) var phase: Phase = .size
+    // Widest first, and counters as small as their bounds allow: a parser in a chunked body
+    // holds one of these per connection.
     private var size: UInt64 = 0
-    private var digits = 0
-    private var lineLength = 0
     private var remaining: UInt64 = 0
+    /// Bytes of the current chunk-size line (bounded by `maxLineBytes`, below 4 GiB).
+    private var lineLength: UInt32 = 0
+    /// Hex digits of the chunk size (at most 16).
+    private var digits: UInt8 = 0
+    private(set) var phase: Phase = .size
 
     /// Consumes framing from the start of `input` until data, the end of the last chunk's line, an
     /// error, or the end of the input.
@@ -89,7 +93,7 @@ struct ChunkedDecoder: Sendable {
                 phase = .data
             default:
                 lineLength += 1
-                if lineLength > maxLineBytes {
+                if Int(lineLength) > maxLineBytes {
                     return fail(HTTPParseError.Reason.chunkLineTooLong, "a chunk-size line longer than \(maxLineBytes) bytes")
                 }
                 if let failure = line(byte) { return failure }

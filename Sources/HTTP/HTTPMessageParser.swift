@@ -93,25 +93,50 @@ public struct HTTPMessageParser: Sendable {
         case upgradeDecision
         case tunnel
         case closed
-        case failed(HTTPParseError)
+        /// Boxed: an error is rare and large, and the state is kept per connection.
+        indirect case failed(HTTPParseError)
     }
 
     /// A request the upstream is expected to answer, oldest first.
     struct Expected: Sendable {
-        var method: HTTPMethod
+        /// What of the request's method decides how its response is framed: only HEAD and
+        /// CONNECT answers differ (RFC 9112 §6.3). Two bytes, not the method's text: the parser
+        /// keeps one of these between a request and its response.
+        enum Method: UInt8, Sendable {
+            case head
+            case connect
+            case other
+
+            init(_ method: HTTPMethod) {
+                self = method == .HEAD ? .head : method == .CONNECT ? .connect : .other
+            }
+
+            /// A method that frames responses as this one does.
+            var representative: HTTPMethod {
+                switch self {
+                case .head: return .HEAD
+                case .connect: return .CONNECT
+                case .other: return .GET
+                }
+            }
+        }
+
+        var method: Method
         var upgradeRequested: Bool
     }
 
-    /// Which messages this parser reads.
-    public let kind: Kind
-    /// The bounds it enforces.
-    public let limits: HTTPLimits
+    // Declared widest first: a proxy keeps two parsers per connection for as long as it lives,
+    // and Swift lays stored properties out in declaration order.
     var state: State = .head
-    var scanner = SectionScanner(mode: .head)
     /// Head or trailer bytes of a section that spans reads; empty otherwise.
     var buffer: [UInt8] = []
-    var expected: [Expected] = []
+    var expected = SmallArray<Expected>()
     var messagesCompleted = 0
+    var scanner = SectionScanner(mode: .head)
+    /// The bounds it enforces.
+    public let limits: HTTPLimits
+    /// Which messages this parser reads.
+    public let kind: Kind
     var closeAfterMessage = false
     var upgradeAfterMessage = false
 
@@ -128,7 +153,7 @@ public struct HTTPMessageParser: Sendable {
     /// field): only then is a 101 accepted, and it starts a tunnel.
     public mutating func expectResponse(to method: HTTPMethod, upgradeRequested: Bool = false) {
         precondition(kind == .response, "expectResponse(to:) is for response parsers")
-        expected.append(Expected(method: method, upgradeRequested: upgradeRequested))
+        expected.append(Expected(method: Expected.Method(method), upgradeRequested: upgradeRequested))
     }
 
     /// Request parsers in `.upgradeDecision`: the upstream's answer to the CONNECT or upgrade request
@@ -308,7 +333,7 @@ public struct HTTPMessageParser: Sendable {
                                            detail: request.upgradeRequested ? "101 without an Upgrade field" : "101 to a request that did not ask to upgrade"))
             }
         }
-        if HTTPSemantics.responseStartsTunnel(status: head.status, to: request.method, upgradeRequested: request.upgradeRequested) {
+        if HTTPSemantics.responseStartsTunnel(status: head.status, to: request.method.representative, upgradeRequested: request.upgradeRequested) {
             // RFC 9110 §9.3.6: a client MUST ignore Content-Length and Transfer-Encoding in a 2xx to
             // CONNECT; a 101 has no content either. What follows is the tunnel's.
             expected.removeFirst()
@@ -327,7 +352,7 @@ public struct HTTPMessageParser: Sendable {
         }
         expected.removeFirst()
         let framing: HTTPBodyFraming
-        if !HTTPSemantics.responseHasBody(status: head.status, to: request.method) {
+        if !HTTPSemantics.responseHasBody(status: head.status, to: request.method.representative) {
             framing = .none
         } else {
             framing = declared ?? .untilClose
@@ -397,11 +422,22 @@ public struct HTTPMessageParser: Sendable {
         for index in range { buffer.append(input[index]) }
     }
 
-    /// Empties the section buffer, keeping a small allocation for the next head that spans reads
-    /// and returning a large one, so an idle connection holds little memory.
+    /// Empties the section buffer and gives its storage back: a connection between messages
+    /// holds none (kept, it stayed with every connection that once had a head span reads, up to
+    /// 4 KiB each). A later head that spans reads allocates again, once, beside copying itself.
     private mutating func releaseBuffer() {
-        buffer.removeAll(keepingCapacity: buffer.capacity <= 4096)
+        buffer = []
     }
+
+    /// Gives back storage kept for pipelined requests once none is outstanding (for a connection
+    /// going idle).
+    public mutating func releaseSpareCapacity() {
+        expected.releaseSpareCapacity()
+    }
+
+    /// Whether the parser holds storage beyond its own fields (a partial section's bytes, room
+    /// for pipelined requests).
+    public var holdsStorage: Bool { buffer.capacity > 0 || expected.hasSpareStorage }
 
     /// Enters the failed state. Response errors always carry 502: the proxy's client gets a Bad
     /// Gateway whatever the upstream did wrong.

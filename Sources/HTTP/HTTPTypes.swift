@@ -155,33 +155,61 @@ public enum HTTPBodyFraming: Sendable, Equatable {
 /// Bounds on what the parser buffers or accepts from a peer. The parser copies only heads and
 /// trailers, so these bound its memory per connection.
 public struct HTTPLimits: Sendable, Equatable {
+    // Stored as 32 bits (every parser keeps a copy, two per proxied connection); read and
+    // written as Int.
+    private var headBytes: UInt32
+    private var headerCount: UInt32
+    private var startLineBytes: UInt32
+    private var chunkLineBytes: UInt32
+    private var trailerBytes: UInt32
+
     /// The largest head: start line, fields and the empty line, counting any empty lines before the
     /// start line. Beyond it: 431 (`head-too-large`).
-    public var maxHeadBytes: Int
+    public var maxHeadBytes: Int {
+        get { Int(headBytes) }
+        set { headBytes = Self.stored(newValue) }
+    }
     /// The most field lines in a header or trailer section. Beyond it: 431 (`too-many-headers`).
-    public var maxHeaderCount: Int
+    public var maxHeaderCount: Int {
+        get { Int(headerCount) }
+        set { headerCount = Self.stored(newValue) }
+    }
     /// The longest start line without its CRLF. Beyond it: 414 for requests
     /// (`start-line-too-long`, RFC 9112 §3).
-    public var maxStartLineBytes: Int
+    public var maxStartLineBytes: Int {
+        get { Int(startLineBytes) }
+        set { startLineBytes = Self.stored(newValue) }
+    }
     /// The longest chunk-size line, extensions included, without its CRLF. Beyond it: 400
     /// (`chunk-line-too-long`).
-    public var maxChunkLineBytes: Int
+    public var maxChunkLineBytes: Int {
+        get { Int(chunkLineBytes) }
+        set { chunkLineBytes = Self.stored(newValue) }
+    }
     /// The largest trailer section. Beyond it: 431 (`trailers-too-large`).
-    public var maxTrailerBytes: Int
+    public var maxTrailerBytes: Int {
+        get { Int(trailerBytes) }
+        set { trailerBytes = Self.stored(newValue) }
+    }
 
     /// Limits, each defaulting to the value of `.default`. Precondition: all positive (the field
-    /// count may be 0).
+    /// count may be 0) and below 4 GiB.
     public init(
         maxHeadBytes: Int = 64 * 1024, maxHeaderCount: Int = 100, maxStartLineBytes: Int = 8 * 1024,
         maxChunkLineBytes: Int = 4 * 1024, maxTrailerBytes: Int = 16 * 1024
     ) {
         precondition(maxHeadBytes > 0 && maxHeaderCount >= 0 && maxStartLineBytes > 0 && maxChunkLineBytes > 0 && maxTrailerBytes > 0,
                      "HTTPLimits: limits must be positive")
-        self.maxHeadBytes = maxHeadBytes
-        self.maxHeaderCount = maxHeaderCount
-        self.maxStartLineBytes = maxStartLineBytes
-        self.maxChunkLineBytes = maxChunkLineBytes
-        self.maxTrailerBytes = maxTrailerBytes
+        headBytes = Self.stored(maxHeadBytes)
+        headerCount = Self.stored(maxHeaderCount)
+        startLineBytes = Self.stored(maxStartLineBytes)
+        chunkLineBytes = Self.stored(maxChunkLineBytes)
+        trailerBytes = Self.stored(maxTrailerBytes)
+    }
+
+    private static func stored(_ limit: Int) -> UInt32 {
+        precondition(limit >= 0 && limit < Int(UInt32.max), "HTTPLimits: a limit must be below 4 GiB")
+        return UInt32(limit)
     }
 
     /// 64 KiB heads, 100 fields, 8 KiB start lines, 4 KiB chunk lines, 16 KiB trailers.

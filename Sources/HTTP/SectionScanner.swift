@@ -21,21 +21,34 @@ struct SectionScanner: Sendable {
         case failed(HTTPParseError)
     }
 
-    let mode: Mode
-    /// Bytes looked at so far, skipped empty lines included.
-    private(set) var total = 0
-    /// Bytes of the current line so far, CR excluded.
-    private var lineLength = 0
-    /// Non-empty lines completed so far (the start line counts as one).
-    private(set) var lines = 0
+    // Counters stored in 32 bits (each is bounded by a limit below 4 GiB): every parser keeps a
+    // scanner, two per proxied connection. `scan` works on Int copies.
+    private var storedTotal: UInt32 = 0
+    private var storedLineLength: UInt32 = 0
+    private var storedLines: UInt32 = 0
     private var pendingCR = false
+    let mode: Mode
+
+    /// Bytes looked at so far, skipped empty lines included.
+    var total: Int { Int(storedTotal) }
+    /// Non-empty lines completed so far (the start line counts as one).
+    var lines: Int { Int(storedLines) }
 
     init(mode: Mode) { self.mode = mode }
 
     /// Whether a byte of the section itself (not a skipped empty line) has been seen.
-    var started: Bool { lines > 0 || lineLength > 0 }
+    var started: Bool { storedLines > 0 || storedLineLength > 0 }
 
     mutating func scan(_ input: Span<UInt8>, limits: HTTPLimits) -> Step {
+        // Bytes looked at so far, bytes of the current line (CR excluded), lines completed.
+        var total = Int(storedTotal)
+        var lineLength = Int(storedLineLength)
+        var lines = Int(storedLines)
+        defer {
+            storedTotal = UInt32(total)
+            storedLineLength = UInt32(lineLength)
+            storedLines = UInt32(lines)
+        }
         let maxTotal = mode == .head ? limits.maxHeadBytes : limits.maxTrailerBytes
         let maxLines = mode == .head ? limits.maxHeaderCount + 1 : limits.maxHeaderCount
         var contentStart = started || mode == .trailers ? 0 : -1

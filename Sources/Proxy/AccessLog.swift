@@ -1,3 +1,5 @@
+import Addresses
+import Identity
 import LinuxSys
 
 /// The access log: one JSON object per line on standard output, one line per TCP connection and
@@ -120,6 +122,37 @@ struct AccessLine {
     /// A JSON string of a value's description (addresses, identities).
     mutating func field(_ key: StaticString, describing value: some CustomStringConvertible) {
         field(key, value.description)
+    }
+
+    /// A JSON string of an address as `description` writes it (`a.b.c.d:port`, `[v6]:port`); an
+    /// IPv4 address is written without building a string first.
+    mutating func field(_ key: StaticString, address: SocketAddress) {
+        guard case .v4(let ip) = address.ip else {
+            field(key, address.description)
+            return
+        }
+        self.key(key)
+        bytes.append(UInt8(ascii: "\""))
+        appendDecimal(UInt64(ip.value >> 24))
+        for shift in [16, 8, 0] as [UInt32] {
+            bytes.append(UInt8(ascii: "."))
+            appendDecimal(UInt64((ip.value >> shift) & 0xff))
+        }
+        bytes.append(UInt8(ascii: ":"))
+        appendDecimal(UInt64(address.port))
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// A JSON string of a SPIFFE id (`spiffe://<trust-domain><path>`), or null; written from its
+    /// parts, which hold only characters JSON never escapes (SPIFFE-ID.md §2).
+    mutating func field(_ key: StaticString, spiffe id: SPIFFEID?) {
+        guard let id else { return null(key) }
+        self.key(key)
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: SPIFFEID.schemePrefix.utf8)
+        bytes.append(contentsOf: id.trustDomain.name.utf8)
+        bytes.append(contentsOf: id.path.utf8)
+        bytes.append(UInt8(ascii: "\""))
     }
 
     /// A number.

@@ -93,32 +93,52 @@ final class Connection {
         case closed
     }
 
+    // Stored properties are laid out in declaration order: eight-byte fields first, the one-byte
+    // ones together at the end. An idle keep-alive connection is this object and its session, so
+    // what only some connections need lives elsewhere: the relay's two directions (`relay`, for
+    // opaque TCP and tunnels) and rarer per-connection facts (`extras`).
+
+    /// The worker that owns it (the HTTP session's host and router forward to it). Not retained:
+    /// a worker closes its connections before it ends; unowned(unsafe), as every load of an
+    /// unowned reference is an atomic check and the clock is read through it per request.
+    unowned(unsafe) let worker: Worker
     let slot: Int
-    let generation: UInt32
-    let direction: TrafficDirection
-    let client: Descriptor
     let clientAddress: ClientAddress
     let openedAt: UInt64
     var destination: OriginalDestination?
-    var upstream: Descriptor?
-    var phase: Phase = .connecting
-    /// client → upstream
-    var toUpstream = HalfDuplex()
-    /// upstream → client
-    var toClient = HalfDuplex()
     /// Monotonic time of the last event on either socket (the idle timer compares against it).
     var lastActivity: UInt64
-    /// Set while the connection sits in the worker's queue of directions that used up their budget.
-    var queued = false
-    /// Extra detail for `end=error` lines.
-    var failureDetail: String?
     /// The mTLS session with the peer sidecar, if this connection has one.
     var tls: TLSStream?
+    /// Decrypted bytes read while sniffing, handed to the relay or HTTP session first.
+    var early: (buffer: UnsafeMutableRawPointer, count: Int)?
+    /// The L7 session of an HTTP/1 connection while it is not a tunnel.
+    var http: HTTPSession?
+    /// The byte relay's two directions, once relaying starts (see `RelayDirections`).
+    private(set) var relay: RelayDirections?
+    /// What only some connections have (see `ConnectionExtras`); nil until one is set.
+    private var extras: ConnectionExtras?
+    /// Wall-clock time of the accept, for the access log (formatted when the line is written).
+    let startWall: (seconds: Int, nanoseconds: Int)
+    var startTime: String { Clock.timestamp(wall: startWall) }
+    /// When the lingering close after an HTTP connection's last response began (0: not yet).
+    var lingerStarted: UInt64 = 0
+    /// What an HTTP session moved before it became a tunnel (or ended).
+    var httpBytes: (fromClient: UInt64, toClient: UInt64) = (0, 0)
+    /// The pooled upstream connection a routed session is using or waiting to be connected.
+    var lease: UpstreamConnection?
+    /// The bytes already added to the counters (by the periodic report of open connections).
+    var reportedBytes: (sent: UInt64, received: UInt64, spliced: UInt64) = (0, 0, 0)
+    let generation: UInt32
+    let client: Descriptor
+    var upstream: Descriptor?
+    let direction: TrafficDirection
+    var phase: Phase = .connecting
+    /// Set while the connection sits in the worker's queue of directions that used up their budget.
+    var queued = false
     /// Whether `tls` runs on the client socket (inbound termination) or the upstream socket
     /// (outbound origination).
     var tlsOnClientSide = false
-    /// The identity an outbound mTLS peer must present (nil: any in the trust domain).
-    var expectedPeer: SPIFFEID?
     /// Whether the outbound connection gets mTLS once connected.
     var originatesTLS = false
     /// The first bytes began a TLS ClientHello that has not arrived whole yet.
@@ -133,20 +153,16 @@ final class Connection {
     var protocolDetection: ProtocolDetection?
     /// What the application speaks (HTTP/1 connections are proxied at L7).
     var protocolKind: ApplicationProtocol = .opaque
-    /// Decrypted bytes read while sniffing, handed to the relay or HTTP session first.
-    var early: (buffer: UnsafeMutableRawPointer, count: Int)?
-    /// The L4 authorization decision of an inbound non-HTTP connection.
-    var decision: Decision?
-    /// The L7 session of an HTTP/1 connection while it is not a tunnel.
-    var http: HTTPSession?
-    /// Wall-clock time of the accept, for the access log (formatted when the line is written).
-    let startWall: (seconds: Int, nanoseconds: Int)
-    var startTime: String { Clock.timestamp(wall: startWall) }
-    /// The ends the relay moves bytes between, fixed when relaying starts.
-    var clientEnd: RelayEndpoint
-    var upstreamEnd: RelayEndpoint?
+    /// An outbound HTTP connection routed per request (the connection is its session's router).
+    var routesRequests = false
+    /// A pool slot was freed for it: try acquiring again from the run queue.
+    var retryAcquire = false
+    /// Whether the connection's opening was counted in Istio's metrics
+    /// (`istio_tcp_connections_opened_total`).
+    var tcpMetricsOpened = false
 
-    init(slot: Int, generation: UInt32, direction: TrafficDirection, client: Descriptor, clientAddress: ClientAddress, now: UInt64) {
+    init(worker: Worker, slot: Int, generation: UInt32, direction: TrafficDirection, client: Descriptor, clientAddress: ClientAddress, now: UInt64) {
+        self.worker = worker
         self.slot = slot
         self.generation = generation
         self.direction = direction
@@ -154,8 +170,33 @@ final class Connection {
         self.clientAddress = clientAddress
         self.openedAt = now
         self.lastActivity = now
-        clientEnd = .socket(client)
         startWall = Clock.wallClock()
+    }
+
+    // MARK: The relay's directions
+
+    /// Starts the byte relay between `clientEnd` and `upstreamEnd` (opaque TCP relaying starts,
+    /// or an HTTP session becomes a tunnel), with the hangups its sockets already reported.
+    func startRelay(clientEnd: RelayEndpoint, upstreamEnd: RelayEndpoint) {
+        precondition(relay == nil, "a connection's relay starts once")
+        let directions = RelayDirections(clientEnd: clientEnd, upstreamEnd: upstreamEnd)
+        if clientHungUp { directions.toUpstream.noteSourceHangup() }
+        if upstreamHungUp { directions.toClient.noteSourceHangup() }
+        relay = directions
+    }
+
+    /// client → upstream; before relaying starts, a direction that has moved nothing.
+    var toUpstream: HalfDuplex {
+        _read {
+            if let relay { yield relay.toUpstream } else { yield HalfDuplex() }
+        }
+    }
+
+    /// upstream → client; before relaying starts, a direction that has moved nothing.
+    var toClient: HalfDuplex {
+        _read {
+            if let relay { yield relay.toClient } else { yield HalfDuplex() }
+        }
     }
 
     var isFinished: Bool { toUpstream.state == .writeShut && toClient.state == .writeShut }
@@ -163,31 +204,6 @@ final class Connection {
     /// Bytes from the client and to the client, whichever relay carried them.
     var bytesSent: UInt64 { toUpstream.bytesDelivered + (http?.bytesFromClient ?? httpBytes.fromClient) }
     var bytesReceived: UInt64 { toClient.bytesDelivered + (http?.bytesToClient ?? httpBytes.toClient) }
-    /// When the lingering close after an HTTP connection's last response began (0: not yet).
-    var lingerStarted: UInt64 = 0
-    /// What an HTTP session moved before it became a tunnel (or ended).
-    var httpBytes: (fromClient: UInt64, toClient: UInt64) = (0, 0)
-
-    // Traffic management, after the fields every event touches (kept where they were).
-    /// A routed HTTP connection's router (nil for every other connection).
-    var router: ConnectionRouter?
-    /// The pooled upstream connection a routed session is using or waiting to be connected.
-    var lease: UpstreamConnection?
-    /// A routed session waits for a pool slot to this target (`maxConnections` reached).
-    var waitingForPool: UpstreamTarget?
-    /// A pool slot was freed for it: try acquiring again from the run queue.
-    var retryAcquire = false
-    /// An opaque connection balanced over a Service's endpoints: the balancer, the endpoint's
-    /// index and address (reported when the connect ends).
-    var balanced: (BalancerState, Int, SocketAddress)?
-    /// Where the proxy connects when that is not the original destination (a balanced endpoint).
-    var upstreamAddress: SocketAddress?
-    /// Istio metrics: the Service of a balanced TCP connection, and whether the connection's
-    /// opening was counted (`istio_tcp_connections_opened_total`).
-    var metricService: ServiceLabels?
-    var tcpMetricsOpened = false
-    /// The bytes already added to the counters (by the periodic report of open connections).
-    var reportedBytes: (sent: UInt64, received: UInt64, spliced: UInt64) = (0, 0, 0)
 
     /// `splice`, `copy`, `mixed` or `none`: how the bytes moved.
     var relayMode: String {
@@ -198,6 +214,84 @@ final class Connection {
         if spliced == 0 { return "copy" }
         return "mixed"
     }
+
+    // MARK: What only some connections have
+
+    private var writableExtras: ConnectionExtras {
+        if let extras { return extras }
+        let created = ConnectionExtras()
+        extras = created
+        return created
+    }
+
+    /// Extra detail for `end=error` lines.
+    var failureDetail: String? {
+        get { extras?.failureDetail }
+        set { if newValue != nil || extras != nil { writableExtras.failureDetail = newValue } }
+    }
+    /// The identity an outbound mTLS peer must present (nil: any in the trust domain).
+    var expectedPeer: SPIFFEID? {
+        get { extras?.expectedPeer }
+        set { if newValue != nil || extras != nil { writableExtras.expectedPeer = newValue } }
+    }
+    /// The L4 authorization decision of an inbound non-HTTP connection.
+    var decision: Decision? {
+        get { extras?.decision }
+        set { if newValue != nil || extras != nil { writableExtras.decision = newValue } }
+    }
+    /// A routed session waits for a pool slot to this target (`maxConnections` reached).
+    var waitingForPool: UpstreamTarget? {
+        get { extras?.waitingForPool }
+        set { if newValue != nil || extras != nil { writableExtras.waitingForPool = newValue } }
+    }
+    /// An opaque connection balanced over a Service's endpoints: the balancer, the endpoint's
+    /// index and address (reported when the connect ends).
+    var balanced: (BalancerState, Int, SocketAddress)? {
+        get { extras?.balanced }
+        set { if newValue != nil || extras != nil { writableExtras.balanced = newValue } }
+    }
+    /// Where the proxy connects when that is not the original destination (a balanced endpoint).
+    var upstreamAddress: SocketAddress? {
+        get { extras?.upstreamAddress }
+        set { if newValue != nil || extras != nil { writableExtras.upstreamAddress = newValue } }
+    }
+    /// Istio metrics: the Service of a balanced TCP connection.
+    var metricService: ServiceLabels? {
+        get { extras?.metricService }
+        set { if newValue != nil || extras != nil { writableExtras.metricService = newValue } }
+    }
+}
+
+/// A connection's byte relay: its two ends and the two directions between them. Only opaque TCP
+/// (and HTTP after an upgrade) relays bytes this way; an HTTP session holds its own ends and
+/// moves its own bytes, so an HTTP connection never allocates these 200 bytes.
+final class RelayDirections {
+    /// The ends the relay moves bytes between (a secure channel over a socket, or the socket).
+    let clientEnd: RelayEndpoint
+    let upstreamEnd: RelayEndpoint
+    /// client → upstream
+    var toUpstream = HalfDuplex()
+    /// upstream → client
+    var toClient = HalfDuplex()
+
+    init(clientEnd: RelayEndpoint, upstreamEnd: RelayEndpoint) {
+        self.clientEnd = clientEnd
+        self.upstreamEnd = upstreamEnd
+    }
+}
+
+/// What only some connections have, allocated on the first write: the expected identity of an
+/// outbound mTLS peer named in `spec.mesh.destinations`, an inbound L4 policy decision, a wait
+/// for a pool slot, a balanced TCP connection's endpoint and Service, a failure's detail. Kept
+/// out of `Connection` (280 bytes) so that a plain keep-alive connection does not carry them.
+final class ConnectionExtras {
+    var failureDetail: String?
+    var expectedPeer: SPIFFEID?
+    var decision: Decision?
+    var waitingForPool: UpstreamTarget?
+    var balanced: (BalancerState, Int, SocketAddress)?
+    var upstreamAddress: SocketAddress?
+    var metricService: ServiceLabels?
 }
 
 /// Epoll tokens: kind (8 bits) | generation (24 bits) | slot (32 bits). The generation keeps an

@@ -88,13 +88,15 @@ struct SessionInput {
 /// A flush hands up to `maximumVectors` pieces to one sendmsg(2), so a response head and its body
 /// leave together rather than as two sends (and two segments) per response.
 struct Outbox {
+    /// One piece, 16 bytes: offsets are 32 bits (they index an input buffer or one owned piece,
+    /// both far below 4 GiB), so the two a response usually needs sit inline in `segments`.
     enum Segment {
-        case owned([UInt8], sent: Int)
+        case owned([UInt8], sent: UInt32)
         /// `[from, to)` of the input buffer of the other direction.
-        case input(from: Int, to: Int)
+        case input(from: UInt32, to: UInt32)
     }
 
-    var segments: [Segment] = []
+    var segments = SmallArray<Segment>()
     var index = 0
     var bytesQueued = 0
 
@@ -119,9 +121,14 @@ struct Outbox {
         segments.append(.owned(bytes, sent: 0))
     }
 
+    /// Gives back storage kept for more than two pieces (for a connection going idle).
+    mutating func releaseSpareCapacity() {
+        if isEmpty { segments.releaseSpareCapacity() }
+    }
+
     mutating func append(input from: Int, to: Int) {
         guard to > from else { return }
-        segments.append(.input(from: from, to: to))
+        segments.append(.input(from: UInt32(from), to: UInt32(to)))
         bytesQueued += to - from
     }
 
@@ -150,11 +157,11 @@ struct Outbox {
         switch segments[position] {
         case .owned(let bytes, let sent):
             return bytes.withUnsafeBytes { buffer in
-                vectors[filled] = IOVector(base: buffer.baseAddress! + sent, count: bytes.count - sent)
+                vectors[filled] = IOVector(base: buffer.baseAddress! + Int(sent), count: bytes.count - Int(sent))
                 return gather(from: position + 1, into: vectors, filled: filled + 1, input: input, write)
             }
         case .input(let from, let to):
-            vectors[filled] = IOVector(base: input! + from, count: to - from)
+            vectors[filled] = IOVector(base: input! + Int(from), count: Int(to - from))
             return gather(from: position + 1, into: vectors, filled: filled + 1, input: input, write)
         }
     }
@@ -166,26 +173,41 @@ struct Outbox {
         while left > 0, index < segments.count {
             switch segments[index] {
             case .owned(let bytes, let sent):
-                let remaining = bytes.count - sent
+                let remaining = bytes.count - Int(sent)
                 if left >= remaining {
                     segments[index] = .owned([], sent: 0)
                     index += 1
                     left -= remaining
                 } else {
-                    segments[index] = .owned(bytes, sent: sent + left)
+                    segments[index] = .owned(bytes, sent: sent + UInt32(left))
                     left = 0
                 }
             case .input(let from, let to):
-                if left >= to - from {
+                if left >= Int(to - from) {
                     index += 1
-                    left -= to - from
+                    left -= Int(to - from)
                 } else {
-                    segments[index] = .input(from: from + left, to: to)
+                    segments[index] = .input(from: from + UInt32(left), to: to)
                     left = 0
                 }
             }
         }
     }
+}
+
+/// What an HTTP session asks of the proxy around it: the time, the AuthorizationPolicies' decision
+/// on a request, and what to do with a finished exchange (metrics, access log). The worker's
+/// `Connection` is the host of its session and forwards to its worker, so a session holds no
+/// closures over a copy of the connection's context (1000 idle keep-alive connections held three
+/// closure contexts and three boxed label caches each, 0.6 KiB a connection).
+protocol HTTPSessionHost: AnyObject {
+    /// The worker loop's time of the current wakeup (what access log durations are measured in).
+    var now: UInt64 { get }
+    /// The decision on a request whose exchange already holds its path and authority; nil when no
+    /// policy applies to the connection (nothing is checked, `exchange.decision` stays nil).
+    func authorize(_ head: HTTPRequestHead, exchange: HTTPExchange) -> Decision?
+    /// An exchange is over (answered, refused or failed): its metrics and access log line.
+    func exchangeCompleted(_ exchange: HTTPExchange)
 }
 
 /// An HTTP/1.1 connection proxied at L7: requests are parsed, checked against the
@@ -209,35 +231,33 @@ final class HTTPSession {
         case tunnel
     }
 
-    let direction: TrafficDirection
     private let client: RelayEndpoint
     /// The upstream connection in use. Fixed for a session without a router; a routed session
     /// attaches one per request (from the worker's pools) and gives it back after the response.
     private var upstream: RelayEndpoint?
     /// Chooses each request's upstream (outbound traffic management); nil: every request goes to
-    /// the connection's original destination over `upstream`.
-    private let router: HTTPRouting?
+    /// the connection's original destination over `upstream`. Not retained, like `host`.
+    private unowned(unsafe) let router: (any HTTPRouting)?
     /// The routed request in flight (one at a time: the next request is read after this one's
     /// response, as Envoy's HTTP/1 pools do).
     private var routed: RoutedRequest?
-    /// The routed request waits for the worker to attach an upstream connection.
-    private(set) var awaitingUpstream = false
     /// The bytes of the routed request after its head, as forwarded, while they may have to be
     /// sent again for a retry (at most `maximumReplayBytes`).
     private var replay: [UInt8] = []
-    private var keepsReplay = false
-    /// The upstream said the connection may carry another request after this response.
-    private var upstreamPersistent = false
+    /// Why the upstream is unusable, when it is (every request then gets a 503).
+    private let upstreamFailure: String?
     /// Request bodies up to this size are kept for retries; larger requests are not retried.
     static let maximumReplayBytes = 64 * 1024
-    private let authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?
+    /// The time, policy decisions and the end of each exchange (the connection; see the protocol).
+    /// Not retained: the connection is the host and the router and owns the session, which the
+    /// worker uses only while it holds the connection. unowned(unsafe) rather than unowned, whose
+    /// every load is an atomic check of the referent (several per request: the clock is asked
+    /// through the host).
+    private unowned(unsafe) let host: any HTTPSessionHost
     /// Gives every request an `x-request-id` and a `traceparent` (see `RequestCorrelation`);
     /// nil: requests are forwarded without them.
     private let ids: RequestIDSource?
-    private let log: (HTTPExchange) -> Void
     private let buffers: BufferPool
-    /// The worker loop's time of the current wakeup (what access log durations are measured in).
-    private let now: () -> UInt64
 
     private var requests = HTTPMessageParser(.request)
     private var responses = HTTPMessageParser(.response)
@@ -247,7 +267,7 @@ final class HTTPSession {
     private var toClient = Outbox()
 
     /// Requests in order; the first is the one whose response comes next.
-    private var exchanges: [HTTPExchange] = []
+    private var exchanges = SmallArray<HTTPExchange>()
     /// The exchange whose request body is being read.
     private var reading: HTTPExchange?
     private var requestFraming: HTTPBodyFraming = .none
@@ -261,8 +281,6 @@ final class HTTPSession {
     private var upstreamEnded = false
     /// The response direction sent its last byte and half-closed the client.
     private var closing = false
-    /// Why the upstream is unusable, when it is (every request then gets a 503).
-    private let upstreamFailure: String?
     private var upstreamWriteShut = false
     private var tunnelAgreed = false
     /// The parser may have an event without new input (a message whose last byte was just
@@ -302,6 +320,21 @@ final class HTTPSession {
     /// A readable edge (or an error or hangup) of the upstream's socket arrived.
     func noteUpstreamReadable() { upstreamDrained = false }
 
+    // The one-byte fields together (stored properties are laid out in declaration order, and a
+    // session lives as long as its connection).
+    let direction: TrafficDirection
+    /// The routed request waits for the worker to attach an upstream connection.
+    private(set) var awaitingUpstream = false
+    /// A retry may need the request's body again: it is copied to `replay`.
+    private var keepsReplay = false
+    /// The upstream said the connection may carry another request after this response.
+    private var upstreamPersistent = false
+    /// The proxy is draining: the response to the request in progress (or the last one read)
+    /// carries `Connection: close` unless its head already went out, and no request after it is
+    /// read (RFC 9112 §9.6). An idle connection is left to `closeIfIdle`.
+    private(set) var draining = false
+    /// The response direction sent the client its FIN.
+    private var clientWriteShut = false
     private(set) var requestWait: HalfDuplex.Wait = .nothing
     private(set) var responseWait: HalfDuplex.Wait = .nothing
     /// Bytes received from the client and sent to it (for the connection's log line).
@@ -319,11 +352,6 @@ final class HTTPSession {
             + "input \(requestInput.end - requestInput.start)/\(responseInput.end - responseInput.start) bytes"
     }
 
-    /// The proxy is draining: the response to the request in progress (or the last one read)
-    /// carries `Connection: close` unless its head already went out, and no request after it is
-    /// read (RFC 9112 §9.6). An idle connection is left to `closeIfIdle`.
-    private(set) var draining = false
-
     /// Starts draining this connection (see `draining`).
     func beginDrain() {
         guard !draining else { return }
@@ -340,6 +368,28 @@ final class HTTPSession {
     var isIdle: Bool {
         exchanges.isEmpty && reading == nil && requestInput.isEmpty && !requestEventPending && requestHeadStartedAt == 0
             && !closing && !tunnelAgreed
+    }
+
+    /// Between requests: gives back what the last exchanges left allocated beyond the session's
+    /// own fields (pipelined-request and outbox storage past two entries, a routed request's
+    /// replay copy), so an idle keep-alive connection holds no allocation besides its session.
+    /// Pool buffers already went back when their inputs emptied. Requests of one or two pieces
+    /// each way (the usual ones) allocate none of this, so a busy connection pays nothing here.
+    private func releaseIdleStorage() {
+        exchanges.releaseSpareCapacity()
+        toUpstream.releaseSpareCapacity()
+        toClient.releaseSpareCapacity()
+        requests.releaseSpareCapacity()
+        responses.releaseSpareCapacity()
+        if routed == nil, replay.capacity > 0 { replay = [] }
+    }
+
+    /// Whether the session holds anything allocated beyond its own fields: pool buffers, queue
+    /// storage past two entries, a replay copy (what `releaseIdleStorage` gives back; for tests).
+    var holdsIdleStorage: Bool {
+        requestInput.buffer != nil || responseInput.buffer != nil || exchanges.hasSpareStorage || toUpstream.segments.hasSpareStorage
+            || toClient.segments.hasSpareStorage || requests.holdsStorage || responses.holdsStorage
+            || replay.capacity > 0
     }
 
     /// Closes an idle keep-alive connection the way a server does (FIN, then the lingering read
@@ -360,12 +410,14 @@ final class HTTPSession {
     /// When the request head now in progress started (0: none is).
     private(set) var requestHeadStartedAt: UInt64 = 0
 
+    /// A session between `client` and `upstream` (nil with a router: each request gets one).
+    /// `host` and `router` are not retained and must outlive every use of the session (the
+    /// worker's connection owns it and is both).
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
-        buffers: BufferPool, now: @escaping () -> UInt64, authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?,
-        router: HTTPRouting? = nil, ids: RequestIDSource? = nil, log: @escaping (HTTPExchange) -> Void
+        buffers: BufferPool, host: any HTTPSessionHost, router: (any HTTPRouting)? = nil, ids: RequestIDSource? = nil
     ) {
-        self.now = now
+        self.host = host
         self.router = router
         self.ids = ids
         self.direction = direction
@@ -373,9 +425,10 @@ final class HTTPSession {
         self.upstream = upstream
         self.upstreamFailure = upstreamFailure
         self.buffers = buffers
-        self.authorize = authorize
-        self.log = log
     }
+
+    /// The host's time of the current wakeup.
+    private func now() -> UInt64 { host.now }
 
     /// Seeds the request direction with bytes already read from the client (a sniffer's look at
     /// decrypted data). Takes the pooled buffer.
@@ -401,6 +454,12 @@ final class HTTPSession {
 
     /// Reads, parses, decides and forwards requests until an end would block.
     func pumpRequests(budget: Int) -> Outcome {
+        let outcome = runRequests(budget: budget)
+        if outcome == .blocked, isIdle { releaseIdleStorage() }
+        return outcome
+    }
+
+    private func runRequests(budget: Int) -> Outcome {
         var reads = 0
         var steps = 0
         while true {
@@ -608,8 +667,7 @@ final class HTTPSession {
         let hopByHop = router == nil ? HTTPSemantics.hopByHopMask(in: head.headers) : nil
         if router == nil { exchange.correlation = correlate(head.headers, hopByHop: hopByHop) }
 
-        if let authorize {
-            let decision = authorize(head, exchange)
+        if let decision = host.authorize(head, exchange: exchange) {
             exchange.decision = decision
             if !decision.isAllowed {
                 if exchange.correlation == nil { exchange.correlation = correlate(head.headers, hopByHop: HTTPSemantics.hopByHopMask(in: head.headers)) }
@@ -719,6 +777,12 @@ final class HTTPSession {
 
     /// Forwards responses (and the proxy's own, in turn) until an end would block.
     func pumpResponses(budget: Int) -> Outcome {
+        let outcome = runResponses(budget: budget)
+        if outcome == .blocked, isIdle { releaseIdleStorage() }
+        return outcome
+    }
+
+    private func runResponses(budget: Int) -> Outcome {
         var reads = 0
         var steps = 0
         while true {
@@ -969,7 +1033,7 @@ final class HTTPSession {
     /// it asked to.
     private func complete(_ exchange: HTTPExchange) {
         if let index = exchanges.firstIndex(where: { $0 === exchange }) { exchanges.remove(at: index) }
-        log(exchange)
+        host.exchangeCompleted(exchange)
         if exchange.closeAfter { closing = true }
     }
 
@@ -1057,8 +1121,6 @@ final class HTTPSession {
 
     /// Reads of what a closing client still sends, per round.
     static let lingerReadsPerRound = 16
-
-    private var clientWriteShut = false
 
     /// The proxy's own response is next in line: the response direction can make progress
     /// without any upstream event.
@@ -1386,6 +1448,9 @@ final class HTTPSession {
         }
         return (take(&requestInput), take(&responseInput))
     }
+
+    /// The ends the session moves bytes between (a tunnel's relay takes them over).
+    var ends: (client: RelayEndpoint, upstream: RelayEndpoint?) { (client, upstream) }
 
     /// Whether everything the proxy wrote for the handshake has reached both ends.
     var outboxesEmpty: Bool { toUpstream.isEmpty && toClient.isEmpty }

@@ -61,6 +61,10 @@ final class Worker {
     let traffic: WorkerTraffic
     /// New `x-request-id`s and trace contexts for HTTP requests that come without them.
     let requestIDs = RequestIDSource()
+    /// The Istio series of the last few request label sets (see `RecentRequestSeries`).
+    var recentRequestSeries = RecentRequestSeries()
+    /// The Services the last few requests' Host and destination named (see `RecentServices`).
+    var recentServices = RecentServices()
 
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []
@@ -362,7 +366,6 @@ final class Worker {
     private func upstreamFailed(_ connection: Connection, errno: Errno, detail: String) {
         balancedConnectEnded(connection, success: false)
         if connection.protocolKind == .http1, connection.phase != .relaying {
-            connection.upstreamEnd = nil
             connection.upstream?.close()
             connection.upstream = nil
             loop.timers.cancel(connection.slot + 1)
@@ -382,11 +385,11 @@ final class Worker {
         if !events.isDisjoint(with: [.readHangup, .hangup, .error]) {
             if clientSide {
                 connection.clientHungUp = true
-                connection.toUpstream.noteSourceHangup()
+                connection.relay?.toUpstream.noteSourceHangup() // a relay started later notes it then
                 connection.http?.noteClientHangup()
             } else {
                 connection.upstreamHungUp = true
-                connection.toClient.noteSourceHangup()
+                connection.relay?.toClient.noteSourceHangup()
                 connection.http?.noteUpstreamHangup()
             }
         }
@@ -476,22 +479,21 @@ final class Worker {
             return
         }
         connection.phase = .relaying
-        countTCPOpened(connection)
-        if let (buffer, count) = connection.early {
-            connection.early = nil
-            if count > 0 { connection.toUpstream.seed(buffer: buffer, count: count) } else { buffers.release(buffer) }
-        }
+        var clientEnd = RelayEndpoint.socket(connection.client)
+        var upstreamEnd = RelayEndpoint.socket(upstream)
         if let tls = connection.tls {
             let channel = TLSChannel(tls)
             if connection.tlsOnClientSide {
-                connection.clientEnd = .secure(channel, over: connection.client)
-                connection.upstreamEnd = .socket(upstream)
+                clientEnd = .secure(channel, over: connection.client)
             } else {
-                connection.clientEnd = .socket(connection.client)
-                connection.upstreamEnd = .secure(channel, over: upstream)
+                upstreamEnd = .secure(channel, over: upstream)
             }
-        } else {
-            connection.upstreamEnd = .socket(upstream)
+        }
+        connection.startRelay(clientEnd: clientEnd, upstreamEnd: upstreamEnd)
+        countTCPOpened(connection)
+        if let (buffer, count) = connection.early {
+            connection.early = nil
+            if count > 0 { connection.relay?.toUpstream.seed(buffer: buffer, count: count) } else { buffers.release(buffer) }
         }
         loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
         pumpBothDirections(connection)
@@ -503,14 +505,14 @@ final class Worker {
     }
 
     private func pumpToUpstream(_ connection: Connection) {
-        guard connection.phase == .relaying, let upstream = connection.upstreamEnd else { return }
-        let outcome = connection.toUpstream.pump(from: connection.clientEnd, to: upstream, pipes: pipes, buffers: buffers, budget: pumpBudget)
+        guard connection.phase == .relaying, let relay = connection.relay else { return }
+        let outcome = relay.toUpstream.pump(from: relay.clientEnd, to: relay.upstreamEnd, pipes: pipes, buffers: buffers, budget: pumpBudget)
         settle(connection, outcome, fromClient: true)
     }
 
     private func pumpToClient(_ connection: Connection) {
-        guard connection.phase == .relaying, let upstream = connection.upstreamEnd else { return }
-        let outcome = connection.toClient.pump(from: upstream, to: connection.clientEnd, pipes: pipes, buffers: buffers, budget: pumpBudget)
+        guard connection.phase == .relaying, let relay = connection.relay else { return }
+        let outcome = relay.toClient.pump(from: relay.upstreamEnd, to: relay.clientEnd, pipes: pipes, buffers: buffers, budget: pumpBudget)
         settle(connection, outcome, fromClient: false)
     }
 
@@ -691,7 +693,7 @@ final class Worker {
             slots.append(nil)
             generations.append(0)
         }
-        let connection = Connection(slot: slot, generation: generations[slot], direction: direction,
+        let connection = Connection(worker: self, slot: slot, generation: generations[slot], direction: direction,
                                     client: client, clientAddress: peer, now: loop.now)
         slots[slot] = connection
         liveConnections += 1
@@ -710,8 +712,8 @@ final class Worker {
         let direction = connection.direction
         counters.add(Stat.closed(direction, end))
         let bytes = countUnreportedBytes(connection)
-        connection.toUpstream.releaseResources(pipes: pipes, buffers: buffers)
-        connection.toClient.releaseResources(pipes: pipes, buffers: buffers)
+        connection.relay?.toUpstream.releaseResources(pipes: pipes, buffers: buffers)
+        connection.relay?.toClient.releaseResources(pipes: pipes, buffers: buffers)
         if let (buffer, _) = connection.early {
             buffers.release(buffer)
             connection.early = nil
@@ -736,7 +738,6 @@ final class Worker {
                 queue(waiter)
             }
         }
-        connection.router = nil
         if reset {
             try? Socket.setResetOnClose(connection.client)
             if let upstream = connection.upstream { try? Socket.setResetOnClose(upstream) }

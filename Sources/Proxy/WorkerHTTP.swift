@@ -1,8 +1,10 @@
+import Addresses
 import HTTP
 import Identity
 import LinuxSys
 import Policy
 import Relay
+import Routing
 
 /// A parsed header block as the policy engine reads it (`request.headers[...]` conditions).
 struct PolicyHeaderView: AuthorizationHeaderFields {
@@ -25,123 +27,32 @@ struct PolicyHeaderView: AuthorizationHeaderFields {
 extension Worker {
     /// Starts proxying an HTTP/1 connection at L7. Without an upstream (it could not be reached)
     /// every request is answered with 503 and the reason.
-    func startHTTPSession(_ connection: Connection, upstreamFailure: String?, router: ConnectionRouter? = nil) {
+    func startHTTPSession(_ connection: Connection, upstreamFailure: String?, routed: Bool = false) {
         connection.phase = .relaying
+        var clientEnd = RelayEndpoint.socket(connection.client)
+        var upstreamEnd = connection.upstream.map { RelayEndpoint.socket($0) }
         if let tls = connection.tls {
             let channel = TLSChannel(tls)
             if connection.tlsOnClientSide {
-                connection.clientEnd = .secure(channel, over: connection.client)
+                clientEnd = .secure(channel, over: connection.client)
             } else if let upstream = connection.upstream {
-                connection.upstreamEnd = .secure(channel, over: upstream)
+                upstreamEnd = .secure(channel, over: upstream)
             }
         }
-        if connection.upstreamEnd == nil, let upstream = connection.upstream { connection.upstreamEnd = .socket(upstream) }
 
-        // Context for the per-request decisions and log lines, built once per connection.
-        let direction = connection.direction
-        let client = "\(connection.clientAddress)"
-        let destination = connection.destination.map { "\($0)" } ?? "-"
-        let peer = connection.tls?.peerIdentity?.description
-        let worker = index
-        let accessLog = self.accessLog
-        let istio = self.istio
-        let inbound = direction == .inbound
-        let connectionPeer = connection.tls?.peerIdentity
-        // Istio's labels that hold for every request of the connection; the Service of an
-        // outbound request is the one it was routed to.
-        var metricKey = IstioSeriesKey(
-            reporter: inbound ? .destination : .source, peerPrincipal: connectionPeer?.description ?? "unknown",
-            service: inbound ? traffic.inboundService(connection.destination?.address) : .passthrough(destination),
-            tcp: false, responseCode: 0, responseFlags: "-", mutualTLS: inbound ? connectionPeer != nil : nil)
-        let connectionService = metricKey.service
-        var lastSeries: (key: IstioSeriesKey, series: Int)?
-        var lastPeer: (id: SPIFFEID?, text: String) = (nil, "unknown")
-        var authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?
-        if direction == .inbound, !authorizer.isEmpty {
-            let authorizer = self.authorizer
-            let attributes = connectionAttributes(connection)
-            authorize = { [unowned self] head, exchange in
-                // The exchange already holds the path and authority (for its log line).
-                let decision = authorizer.evaluate(request: RequestAttributes(
-                    connection: attributes, method: Substring(head.method.rawValue), path: Substring(exchange.path),
-                    authority: Substring(exchange.authority), headers: PolicyHeaderView(headers: head.headers)
-                ))
-                self.countDecision(decision)
-                return decision
-            }
-        }
+        // The session holds the ends. The connection is its host (time, policy, the end of each
+        // exchange) and, routed, its router: nothing per connection is copied into closures.
         let session = HTTPSession(
-            direction: direction, client: connection.clientEnd, upstream: connection.upstreamEnd, upstreamFailure: upstreamFailure,
-            buffers: buffers, now: { [loop] in loop.now }, authorize: authorize, router: router, ids: requestIDs
-        ) { [loop] exchange in
-            let duration = loop.now &- exchange.startedAt
-            metricKey.service = exchange.routed?.serviceLabels ?? connectionService
-            if let routed = exchange.routed {
-                // The identity the endpoint proved (mTLS to a meshed endpoint), its text made once.
-                if routed.upstreamPeer != lastPeer.id {
-                    lastPeer = (routed.upstreamPeer, routed.upstreamPeer?.description ?? "unknown")
-                }
-                metricKey.peerPrincipal = lastPeer.text
-            }
-            metricKey.responseCode = UInt16(clamping: exchange.status ?? 0)
-            metricKey.responseFlags = exchange.flag?.rawValue ?? "-"
-            // Most requests of a connection share their labels: one comparison instead of hashing them.
-            let series: Int
-            if let last = lastSeries, last.key == metricKey {
-                series = last.series
-            } else {
-                series = istio.series(metricKey)
-                lastSeries = (metricKey, series)
-            }
-            istio.recordRequest(series: series, durationNanoseconds: duration,
-                                requestBytes: exchange.requestBodyBytes, responseBytes: exchange.responseBodyBytes)
-            guard accessLog.enabled else { return }
-            accessLog.record { line in
-                line.field("start_time", time: exchange.startWall)
-                line.field("kind", "http")
-                line.field("dir", direction.rawValue)
-                line.field("worker", worker)
-                line.field("client", client)
-                line.field("dst", destination)
-                line.field("peer", peer)
-                line.field("method", exchange.method.rawValue)
-                line.field("authority", exchange.authority)
-                line.field("path", exchange.path)
-                line.field("protocol", exchange.version.description)
-                line.field("status", exchange.status)
-                line.field("request_bytes", exchange.requestBodyBytes)
-                line.field("response_bytes", exchange.responseBodyBytes)
-                line.field("duration_ms", duration / 1_000_000)
-                line.field("response_flags", exchange.flag?.rawValue ?? "-")
-                if let correlation = exchange.correlation {
-                    // As forwarded (or, for a request the proxy answered, as it would have been).
-                    switch correlation.requestID {
-                    case .received(let bytes): line.field("request_id", bytes: bytes)
-                    case .generated(let id): line.field("request_id", unescaped: { id.append(to: &$0) })
-                    }
-                    line.field("trace_id", unescaped: { correlation.trace.traceID.append(to: &$0) })
-                }
-                if let decision = exchange.decision {
-                    line.field("decision", decision.isAllowed ? "allow" : "deny")
-                    line.field("policy", decision.policyName)
-                }
-                if let reason = exchange.reason { line.field("reason", reason) }
-                if let routed = exchange.routed {
-                    line.field("service", routed.serviceName)
-                    line.field("route", routed.routeName)
-                    line.field("attempts", routed.attempt)
-                    if let peer = routed.upstreamPeer { line.field("upstream_peer", describing: peer) }
-                }
-                if let endpoint = exchange.endpoint { line.field("endpoint", describing: endpoint) }
-            }
-        }
+            direction: connection.direction, client: clientEnd, upstream: upstreamEnd, upstreamFailure: upstreamFailure,
+            buffers: buffers, host: connection, router: routed ? connection : nil, ids: requestIDs
+        )
         if let (buffer, count) = connection.early {
             connection.early = nil
             if count > 0 { session.seedRequests(buffer: buffer, count: count) } else { buffers.release(buffer) }
         }
         if connection.clientHungUp { session.noteClientHangup() }
         if connection.upstreamHungUp { session.noteUpstreamHangup() }
-        if draining, direction == .inbound { session.beginDrain() }
+        if draining, connection.direction == .inbound { session.beginDrain() }
         connection.http = session
         loop.timers.schedule(connection.slot + 1, at: loop.now + idleTimeout)
         driveHTTP(connection, session, requests: true, responses: true)
@@ -176,7 +87,7 @@ extension Worker {
            session.requestHeadStartedAt + HTTPSession.headerTimeout < deadline {
             loop.timers.schedule(connection.slot + 1, at: session.requestHeadStartedAt + HTTPSession.headerTimeout)
         }
-        if connection.router != nil {
+        if connection.routesRequests {
             // Routed: a request or per-try timeout, a retry's backoff, a pooled connect.
             var due = session.routedDeadline
             if let lease = leaseDeadline(connection) { due = due == 0 ? lease : min(due, lease) }
@@ -213,22 +124,24 @@ extension Worker {
     /// An accepted Upgrade (WebSocket) or CONNECT: from here the connection is a byte relay; the
     /// bytes each side sent past the handshake go first.
     private func becomeTunnel(_ connection: Connection, _ session: HTTPSession) {
-        if connection.router != nil {
+        var upstreamEnd = session.ends.upstream
+        if connection.routesRequests {
             // Routed: the pooled connection the upgrade went over carries the tunnel.
-            guard let lease = connection.lease else {
-                connection.failureDetail = "an upgrade was accepted without an upstream connection"
-                close(connection, end: .error, reset: true)
-                return
-            }
-            connection.upstreamEnd = lease.relayEndpoint
-            connection.upstreamHungUp = lease.hungUp
-            if lease.hungUp { connection.toClient.noteSourceHangup() }
+            upstreamEnd = connection.lease?.relayEndpoint
+            if let lease = connection.lease { connection.upstreamHungUp = lease.hungUp }
         }
+        guard let upstreamEnd else {
+            connection.failureDetail = "an upgrade was accepted without an upstream connection"
+            close(connection, end: .error, reset: true)
+            return
+        }
+        // The relay's directions start with the hangups the sockets already reported.
+        connection.startRelay(clientEnd: session.ends.client, upstreamEnd: upstreamEnd)
         let leftovers = session.takeTunnelLeftovers()
         connection.httpBytes = (session.bytesFromClient, session.bytesToClient)
         connection.http = nil
-        if let (buffer, offset, count) = leftovers.toUpstream { connection.toUpstream.seed(buffer: buffer, offset: offset, count: count) }
-        if let (buffer, offset, count) = leftovers.toClient { connection.toClient.seed(buffer: buffer, offset: offset, count: count) }
+        if let (buffer, offset, count) = leftovers.toUpstream { connection.relay?.toUpstream.seed(buffer: buffer, offset: offset, count: count) }
+        if let (buffer, offset, count) = leftovers.toClient { connection.relay?.toClient.seed(buffer: buffer, offset: offset, count: count) }
         pumpBothDirections(connection)
     }
 
@@ -247,13 +160,178 @@ extension Worker {
     /// Starts an outbound HTTP/1 connection routed per request: no upstream yet, each request
     /// gets one from the pools once routed.
     func startRoutedHTTPSession(_ connection: Connection) {
-        let router = ConnectionRouter(worker: self, connection: connection)
-        connection.router = router
-        startHTTPSession(connection, upstreamFailure: nil, router: router)
+        connection.routesRequests = true
+        startHTTPSession(connection, upstreamFailure: nil, routed: true)
     }
 
     /// Counts a policy decision by the policy that made it.
     func countDecision(_ decision: Decision) {
         policyCounters.add(Stat.policySlot(decision, policyCount: authorizer.policies.count))
+    }
+}
+
+// MARK: - The connection as its session's host and router
+
+extension Connection: HTTPSessionHost, HTTPRouting {
+    var now: UInt64 { worker.loop.now }
+
+    func authorize(_ head: HTTPRequestHead, exchange: HTTPExchange) -> Decision? {
+        worker.authorizeRequest(head, exchange: exchange, connection: self)
+    }
+
+    func exchangeCompleted(_ exchange: HTTPExchange) {
+        worker.exchangeCompleted(exchange, connection: self)
+    }
+
+    func route(_ head: HTTPRequestHead, exchange: HTTPExchange, now: UInt64) -> RouteDecision {
+        worker.route(head, exchange: exchange, connection: self, now: now)
+    }
+
+    func acquireUpstream(for request: RoutedRequest) -> UpstreamAcquisition {
+        worker.acquireUpstream(for: self, request: request)
+    }
+
+    func releaseUpstream(reusable: Bool) {
+        worker.releaseUpstream(of: self, reusable: reusable)
+    }
+
+    func attemptEnded(_ request: RoutedRequest, outcome: EndpointPicker.Outcome, now: UInt64) {
+        worker.attemptEnded(request, outcome: outcome, now: now)
+    }
+
+    func prepareRetry(_ request: RoutedRequest, now: UInt64) -> Bool {
+        worker.prepareRetry(request, connection: self, now: now)
+    }
+
+    func requestEnded(_ request: RoutedRequest) {
+        worker.requestEnded(request)
+    }
+}
+
+/// What decides an HTTP request's Istio series, compared cheaply: the identities and addresses
+/// the labels are made from rather than the label texts (which cost a formatted string each).
+struct RequestSeriesInputs: Equatable {
+    var inbound: Bool
+    /// The snapshot the connection's Service labels were looked up in.
+    var version: Int
+    /// Inbound: the client sidecar's identity; routed: the endpoint's; else the mTLS peer's.
+    var peer: SPIFFEID?
+    /// The Service a routed request went to; nil: the connection's (inbound: the local Service
+    /// of `destination`; outbound: `destination` passed through).
+    var service: ServiceLabels?
+    var destination: SocketAddress?
+    var responseCode: UInt16
+    var flag: ResponseFlag?
+}
+
+/// The last few request label sets a worker recorded and their series. Requests of a sidecar
+/// mostly share their labels (one Service, a few peers, 200): a hit is a few comparisons instead
+/// of formatting the labels and hashing them, and no connection keeps a copy of its labels.
+struct RecentRequestSeries {
+    static let capacity = 4
+    private var entries: [(inputs: RequestSeriesInputs, series: Int)] = []
+    private var next = 0
+
+    func series(for inputs: RequestSeriesInputs) -> Int? {
+        for entry in entries where entry.inputs == inputs { return entry.series }
+        return nil
+    }
+
+    mutating func remember(_ inputs: RequestSeriesInputs, series: Int) {
+        if entries.count < Self.capacity {
+            entries.append((inputs, series))
+        } else {
+            entries[next] = (inputs, series)
+            next = (next + 1) % Self.capacity
+        }
+    }
+}
+
+extension Worker {
+    /// The AuthorizationPolicies' decision on an inbound request (nil outbound or without
+    /// policies), counted per policy.
+    func authorizeRequest(_ head: HTTPRequestHead, exchange: HTTPExchange, connection: Connection) -> Decision? {
+        guard connection.direction == .inbound, !authorizer.isEmpty else { return nil }
+        // The exchange already holds the path and authority (for its log line).
+        let decision = authorizer.evaluate(request: RequestAttributes(
+            connection: connectionAttributes(connection), method: Substring(head.method.rawValue), path: Substring(exchange.path),
+            authority: Substring(exchange.authority), headers: PolicyHeaderView(headers: head.headers)
+        ))
+        countDecision(decision)
+        return decision
+    }
+
+    /// A finished exchange: Istio's request metrics and, when enabled, its access log line.
+    func exchangeCompleted(_ exchange: HTTPExchange, connection: Connection) {
+        let duration = loop.now &- exchange.startedAt
+        istio.recordRequest(series: requestSeries(exchange, connection: connection), durationNanoseconds: duration,
+                            requestBytes: exchange.requestBodyBytes, responseBytes: exchange.responseBodyBytes)
+        guard accessLog.enabled else { return }
+        let direction = connection.direction
+        accessLog.record { line in
+            line.field("start_time", time: exchange.startWall)
+            line.field("kind", "http")
+            line.field("dir", direction.rawValue)
+            line.field("worker", index)
+            line.field("client", address: connection.clientAddress.address)
+            if let destination = connection.destination { line.field("dst", address: destination.address) } else { line.field("dst", "-") }
+            line.field("peer", spiffe: connection.tls?.peerIdentity)
+            line.field("method", exchange.method.rawValue)
+            line.field("authority", exchange.authority)
+            line.field("path", exchange.path)
+            line.field("protocol", exchange.version.description)
+            line.field("status", exchange.status)
+            line.field("request_bytes", exchange.requestBodyBytes)
+            line.field("response_bytes", exchange.responseBodyBytes)
+            line.field("duration_ms", duration / 1_000_000)
+            line.field("response_flags", exchange.flag?.rawValue ?? "-")
+            if let correlation = exchange.correlation {
+                // As forwarded (or, for a request the proxy answered, as it would have been).
+                switch correlation.requestID {
+                case .received(let bytes): line.field("request_id", bytes: bytes)
+                case .generated(let id): line.field("request_id", unescaped: { id.append(to: &$0) })
+                }
+                line.field("trace_id", unescaped: { correlation.trace.traceID.append(to: &$0) })
+            }
+            if let decision = exchange.decision {
+                line.field("decision", decision.isAllowed ? "allow" : "deny")
+                line.field("policy", decision.policyName)
+            }
+            if let reason = exchange.reason { line.field("reason", reason) }
+            if let routed = exchange.routed {
+                line.field("service", routed.serviceName)
+                line.field("route", routed.routeName)
+                line.field("attempts", routed.attempt)
+                if let peer = routed.upstreamPeer { line.field("upstream_peer", describing: peer) }
+            }
+            if let endpoint = exchange.endpoint { line.field("endpoint", describing: endpoint) }
+        }
+    }
+
+    /// The Istio series of an exchange: the connection's labels (reporter, peer, Service, mTLS),
+    /// or a routed request's Service and endpoint identity, with the exchange's status and flags.
+    private func requestSeries(_ exchange: HTTPExchange, connection: Connection) -> Int {
+        let inbound = connection.direction == .inbound
+        let routedService = exchange.routed?.serviceLabels
+        let inputs = RequestSeriesInputs(
+            inbound: inbound, version: traffic.snapshot.version,
+            peer: exchange.routed.map(\.upstreamPeer) ?? connection.tls?.peerIdentity,
+            service: routedService, destination: routedService == nil ? connection.destination?.address : nil,
+            responseCode: UInt16(clamping: exchange.status ?? 0), flag: exchange.flag)
+        if let known = recentRequestSeries.series(for: inputs) { return known }
+        let service: ServiceLabels
+        if let routedService {
+            service = routedService
+        } else if inbound {
+            service = traffic.inboundService(inputs.destination)
+        } else {
+            service = .passthrough(inputs.destination.map { "\($0)" } ?? "-")
+        }
+        let series = istio.series(IstioSeriesKey(
+            reporter: inbound ? .destination : .source, peerPrincipal: inputs.peer?.description ?? "unknown", service: service,
+            tcp: false, responseCode: inputs.responseCode, responseFlags: inputs.flag?.rawValue ?? "-",
+            mutualTLS: inbound ? connection.tls?.peerIdentity != nil : nil))
+        recentRequestSeries.remember(inputs, series: series)
+        return series
     }
 }

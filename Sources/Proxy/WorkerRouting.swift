@@ -92,46 +92,45 @@ final class WorkerTraffic {
     }
 }
 
-/// The router of one outbound HTTP connection: the session's window onto its worker, and a
-/// cache of the Service its requests name (keep-alive requests name the same one).
-final class ConnectionRouter: HTTPRouting {
-    unowned let worker: Worker
-    unowned let connection: Connection
-    /// The last request's authority and the Service port it led to, for this snapshot version.
-    var cachedAuthority = ""
-    var cachedVersion = 0
-    var cachedService: (Service, ServicePort)?
-    /// The cached Service's balancer when no HTTPRoute attaches to it (requests go to the
-    /// Service itself), from the same snapshot version.
-    var cachedBalancer: BalancerState?
-
-    init(worker: Worker, connection: Connection) {
-        self.worker = worker
-        self.connection = connection
+/// The Services the last few routed requests named, per worker: keep-alive requests (and most
+/// connections of a sidecar) name the same one, so finding it is a comparison of the Host and
+/// destination rather than a registry lookup. Entries hold the snapshot version they were found
+/// in; one from an older snapshot is never used. Kept per worker rather than per connection, so
+/// an idle connection holds none of it.
+struct RecentServices {
+    struct Entry {
+        let authority: String
+        let destination: SocketAddress
+        let version: Int
+        let service: (Service, ServicePort)?
+        /// The Service's balancer when no HTTPRoute attaches to it (requests go to the Service
+        /// itself), from the same snapshot version.
+        var balancer: BalancerState?
     }
 
-    func route(_ head: HTTPRequestHead, exchange: HTTPExchange, now: UInt64) -> RouteDecision {
-        worker.route(head, exchange: exchange, router: self, now: now)
+    static let capacity = 4
+    private(set) var entries: [Entry] = []
+    private var next = 0
+
+    /// The position of the entry for `authority` and `destination` in snapshot `version`.
+    func index(authority: String, destination: SocketAddress, version: Int) -> Int? {
+        entries.firstIndex { $0.version == version && $0.authority == authority && $0.destination == destination }
     }
 
-    func acquireUpstream(for request: RoutedRequest) -> UpstreamAcquisition {
-        worker.acquireUpstream(for: connection, request: request)
+    /// Adds an entry (replacing the oldest once full) and returns its position.
+    mutating func remember(_ entry: Entry) -> Int {
+        if entries.count < Self.capacity {
+            entries.append(entry)
+            return entries.count - 1
+        }
+        let position = next
+        entries[position] = entry
+        next = (next + 1) % Self.capacity
+        return position
     }
 
-    func releaseUpstream(reusable: Bool) {
-        worker.releaseUpstream(of: connection, reusable: reusable)
-    }
-
-    func attemptEnded(_ request: RoutedRequest, outcome: EndpointPicker.Outcome, now: UInt64) {
-        worker.attemptEnded(request, outcome: outcome, now: now)
-    }
-
-    func prepareRetry(_ request: RoutedRequest, now: UInt64) -> Bool {
-        worker.prepareRetry(request, connection: connection, now: now)
-    }
-
-    func requestEnded(_ request: RoutedRequest) {
-        worker.requestEnded(request)
+    mutating func setBalancer(_ balancer: BalancerState, at position: Int) {
+        entries[position].balancer = balancer
     }
 }
 
@@ -139,10 +138,13 @@ extension Worker {
     // MARK: - Routing decisions
 
     /// The Service a request is for: the one its Host names (any Kubernetes DNS form), else the
-    /// one whose cluster IP and port the client connected to. Cached per connection.
-    private func service(for authority: String, destination: SocketAddress, router: ConnectionRouter) -> (Service, ServicePort)? {
+    /// one whose cluster IP and port the client connected to; with its position in
+    /// `recentServices`.
+    private func service(for authority: String, destination: SocketAddress) -> (service: (Service, ServicePort)?, position: Int) {
         let snapshot = traffic.snapshot
-        if router.cachedVersion == snapshot.version, router.cachedAuthority == authority { return router.cachedService }
+        if let known = recentServices.index(authority: authority, destination: destination, version: snapshot.version) {
+            return (recentServices.entries[known].service, known)
+        }
         let registry = snapshot.registry
         var found: (Service, ServicePort)?
         if !authority.isEmpty, let first = authority.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")), first != UInt8(ascii: "["),
@@ -151,11 +153,9 @@ extension Worker {
             found = registry.service(forHost: host, port: port ?? destination.port, clientNamespace: config.namespace ?? "default")
         }
         if found == nil { found = registry.service(forDestination: destination) }
-        router.cachedVersion = snapshot.version
-        router.cachedAuthority = authority
-        router.cachedService = found
-        router.cachedBalancer = nil
-        return found
+        let position = recentServices.remember(RecentServices.Entry(
+            authority: authority, destination: destination, version: snapshot.version, service: found, balancer: nil))
+        return (found, position)
     }
 
     /// How the proxy reaches `address`: mTLS when it is in the mesh.
@@ -166,13 +166,13 @@ extension Worker {
         return UpstreamTarget(address: address, mutualTLS: false, expectedPeer: nil)
     }
 
-    func route(_ head: HTTPRequestHead, exchange: HTTPExchange, router: ConnectionRouter, now: UInt64) -> RouteDecision {
-        let connection = router.connection
+    func route(_ head: HTTPRequestHead, exchange: HTTPExchange, connection: Connection, now: UInt64) -> RouteDecision {
         guard let destination = connection.destination?.address else {
             return .respond(LocalAnswer(status: 500, body: "", reason: "the connection has no original destination", flag: nil))
         }
         traffic.refresh()
-        guard let (service, port) = service(for: exchange.authority, destination: destination, router: router) else {
+        let (found, position) = service(for: exchange.authority, destination: destination)
+        guard let (service, port) = found else {
             if config.outboundTrafficMode == .registryOnly {
                 let host = exchange.authority.isEmpty ? "" : " (Host \(exchange.authority))"
                 return .respond(LocalAnswer(
@@ -186,7 +186,7 @@ extension Worker {
                 head: head, target: upstreamTarget(destination), balancer: nil, budgetOwner: traffic.passthrough, endpointIndex: nil,
                 retry: nil, requestTimeout: nil, tryTimeout: nil, now: now, routeName: nil))
         }
-        if let balancer = router.cachedBalancer, balancer.version == traffic.snapshot.version {
+        if let balancer = recentServices.entries[position].balancer, balancer.version == traffic.snapshot.version {
             // The same Service as the connection's previous request, without routes.
             switch endpoint(of: balancer, head: head, connection: connection, now: now) {
             case .success(let choice):
@@ -197,7 +197,7 @@ extension Worker {
         }
         let registry = traffic.snapshot.registry
         guard let table = registry.routeTable(for: service, port: port) else {
-            router.cachedBalancer = traffic.balancer(for: service, port: port, now: now)
+            recentServices.setBalancer(traffic.balancer(for: service, port: port, now: now), at: position)
             switch endpoint(ofService: service, port: port, head: head, connection: connection, now: now) {
             case .success(let choice):
                 return .forward(forwardRequest(head, choice: choice, rule: nil, routeName: nil, now: now))

@@ -1,6 +1,8 @@
 import Foundation
 import Glibc
+import Addresses
 import HTTP
+import Identity
 import LinuxSys
 import Testing
 @testable import Proxy
@@ -47,6 +49,32 @@ private func written(_ body: (AccessLog) -> Void) -> String {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
         #expect(object["path"] as? String == "/a \"quoted\" \\ path\n\t\r\u{1}\u{7f}é")
         #expect((object["big"] as? NSNumber)?.uint64Value == UInt64.max)
+    }
+
+    /// Addresses and SPIFFE ids written straight into the line read as their descriptions do.
+    @Test(arguments: [
+        SocketAddress(IPv4Address(10, 0, 0, 1), port: 80), SocketAddress(IPv4Address(255, 255, 255, 255), port: 65535),
+        SocketAddress(IPv4Address(0, 0, 0, 0), port: 1), SocketAddress(IPv4Address(192, 168, 100, 7), port: 54321),
+        try! SocketAddress(parsing: "[fd00::1:2]:8080"),
+    ])
+    func addressesAreWrittenAsDescribed(address: SocketAddress) {
+        let text = written { log in
+            log.record { line in line.field("client", address: address) }
+            log.flush()
+        }
+        #expect(text == "{\"client\":\"\(address)\"}\n")
+    }
+
+    @Test func spiffeIDsAreWrittenAsDescribedOrNull() throws {
+        let id = try SPIFFEID(parsing: "spiffe://cluster.local/ns/default/sa/web-1")
+        let text = written { log in
+            log.record { line in
+                line.field("peer", spiffe: id)
+                line.field("none", spiffe: nil)
+            }
+            log.flush()
+        }
+        #expect(text == #"{"peer":"spiffe://cluster.local/ns/default/sa/web-1","none":null}"# + "\n")
     }
 
     @Test func linesWaitForTheRoundsEndOrTheThresholdAndStayWhole() {

@@ -11,12 +11,13 @@ import Testing
         let client = SocketPair()
         let upstream = SocketPair()
         let buffers = BufferPool(bufferSize: 16 * 1024)
+        let host = TestSessionHost()
         var session: HTTPSession!
 
         init() {
             session = HTTPSession(
                 direction: .inbound, client: .socket(client.far), upstream: .socket(upstream.near), upstreamFailure: nil,
-                buffers: buffers, now: { Clock.monotonicNanoseconds() }, authorize: nil) { _ in }
+                buffers: buffers, host: host)
         }
 
         /// Pumps as the worker does after epoll_wait: the edges of whatever arrived are noted first.

@@ -80,12 +80,15 @@ private func discardAvailable(_ fd: Descriptor) -> Int {
         let denyPath = Bool.random(using: &rng)
         let deny = Decision(reason: .deniedByPolicy, policyIndex: 0, ruleIndex: 0, policyName: "default/deny", audited: [])
         let allow = Decision(reason: .allowedByDefault, policyIndex: nil, ruleIndex: nil, policyName: Decision.defaultAllowName, audited: [])
+        let host = TestSessionHost(policy: denyPath ? { head, _ in head.path.hasPrefix("/p") ? deny : allow } : nil)
         let session = HTTPSession(
             direction: .inbound, client: .socket(proxyClient), upstream: .socket(proxyUpstream), upstreamFailure: nil,
-            buffers: buffers, now: { Clock.monotonicNanoseconds() },
-            authorize: denyPath ? { head, _ in head.path.hasPrefix("/p") ? deny : allow } : nil
-        ) { _ in }
-        defer { session.release() }
+            buffers: buffers, host: host
+        )
+        defer {
+            session.release()
+            withExtendedLifetime(host) {}
+        }
 
         var requests: [UInt8] = []
         var responses: [UInt8] = []

@@ -12,16 +12,17 @@ private final class SessionRig {
     let client = SocketPair()   // near: the application, far: the proxy's accepted socket
     let upstream = SocketPair() // near: the proxy's upstream socket, far: the server
     let buffers: BufferPool
-    var logged: [HTTPExchange] = []
+    let host: TestSessionHost
+    var logged: [HTTPExchange] { host.completed }
     var session: HTTPSession!
 
     init(bufferSize: Int = 16 * 1024, ids: RequestIDSource? = nil, authorize: ((HTTPRequestHead) -> Decision)? = nil) {
         buffers = BufferPool(bufferSize: bufferSize)
+        host = TestSessionHost(policy: authorize.map { decide in { head, _ in decide(head) } })
         session = HTTPSession(
             direction: .inbound, client: .socket(client.far), upstream: .socket(upstream.near), upstreamFailure: nil,
-            buffers: buffers, now: { Clock.monotonicNanoseconds() }, authorize: authorize.map { decide in { head, _ in decide(head) } },
-            ids: ids
-        ) { [unowned self] exchange in self.logged.append(exchange) }
+            buffers: buffers, host: host, ids: ids
+        )
     }
 
     var application: Descriptor { client.near }
@@ -454,5 +455,96 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         }
         #expect(received.utf8.count == 100_003 && received.hasSuffix("aend"))
         #expect(outbox.isEmpty && outbox.bytesQueued == 0)
+    }
+}
+
+/// What an idle keep-alive session keeps: nothing allocated beyond its own fields (no pool
+/// buffer, no queue storage past two entries, no partial head), whatever its last exchanges
+/// were, and it serves the next request as if it had never let go.
+@Suite struct IdleSessionStorageTests {
+    /// One more GET after the session went idle: forwarded and answered whole.
+    private func servesAnotherRequest(_ rig: SessionRig) {
+        send(rig.application, "GET /again HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == "GET /again HTTP/1.1\r\nHost: b\r\n\r\n")
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nagain")
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
+    }
+
+    @Test func aSingleExchangeLeavesNothingBehind() {
+        let rig = SessionRig()
+        send(rig.application, "GET /a HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        #expect(rig.session.holdsIdleStorage == false, "the request went out whole: its buffer went back")
+        _ = drain(rig.server)
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
+        #expect(rig.buffers.lent == 0)
+        servesAnotherRequest(rig)
+    }
+
+    @Test func pipelinedRequestsSpillAndTheIdleSessionGivesItBack() {
+        let rig = SessionRig()
+        let paths = (1...5).map { "/p\($0)" }
+        send(rig.application, paths.map { "GET \($0) HTTP/1.1\r\nHost: b\r\n\r\n" }.joined())
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == paths.map { "GET \($0) HTTP/1.1\r\nHost: b\r\n\r\n" }.joined())
+        #expect(rig.session.holdsIdleStorage, "five requests in flight need room past two")
+        // All five answers in one segment: the outbox to the client holds five heads and bodies.
+        send(rig.server, paths.map { "HTTP/1.1 200 OK\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)" }.joined())
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application) == paths.map { "HTTP/1.1 200 OK\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)" }.joined())
+        #expect(rig.logged.map(\.path) == paths)
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
+        servesAnotherRequest(rig)
+    }
+
+    @Test func aHeadSplitAcrossReadsLeavesNoCopyBehind() {
+        let rig = SessionRig()
+        send(rig.application, "GET /split HTTP/1.1\r\nHost: b\r\nX-Long: ")
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        #expect(!rig.session.isIdle, "a head has started")
+        send(rig.application, String(repeating: "v", count: 3000) + "\r\n\r\n")
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == "GET /split HTTP/1.1\r\nHost: b\r\nX-Long: " + String(repeating: "v", count: 3000) + "\r\n\r\n")
+        send(rig.server, "HTTP/1.1 204 No Content\r\n\r\n")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application) == "HTTP/1.1 204 No Content\r\n\r\n")
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage, "the parser's copy of the split head went back")
+        servesAnotherRequest(rig)
+    }
+
+    @Test func chunkedBodiesBothWaysLeaveNothingBehind() {
+        let rig = SessionRig()
+        send(rig.application, "POST /up HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        #expect(drain(rig.server) == "POST /up HTTP/1.1\r\nHost: b\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        send(rig.server, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwxyz\r\n1\r\n!\r\n0\r\n\r\n")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwxyz\r\n1\r\n!\r\n0\r\n\r\n")
+        #expect(rig.logged.first?.requestBodyBytes == 5 && rig.logged.first?.responseBodyBytes == 5)
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
+        servesAnotherRequest(rig)
+    }
+
+    @Test func aResponseSplitAcrossReadsIsForwardedWholeAndLeavesNothing() {
+        let rig = SessionRig()
+        send(rig.application, "GET /slow HTTP/1.1\r\nHost: b\r\n\r\n")
+        #expect(rig.pumpRequests(budget: 16) == .blocked)
+        _ = drain(rig.server)
+        send(rig.server, "HTTP/1.1 200 OK\r\nContent-")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        send(rig.server, "Length: 10\r\n\r\n01234")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        #expect(!rig.session.isIdle, "half a body is still to come")
+        send(rig.server, "56789")
+        #expect(rig.pumpResponses(budget: 16) == .blocked)
+        #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
+        servesAnotherRequest(rig)
     }
 }

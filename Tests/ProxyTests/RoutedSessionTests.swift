@@ -86,7 +86,8 @@ private final class RoutedRig {
     let client = SocketPair()
     let buffers = BufferPool(bufferSize: 16 * 1024)
     let router: ScriptedRouter
-    var logged: [HTTPExchange] = []
+    let host: TestSessionHost
+    var logged: [HTTPExchange] { host.completed }
     var session: HTTPSession!
 
     init(retry: HTTPRouteRetry? = nil, requestTimeout: Duration? = nil, tryTimeout: Duration? = nil, ids: RequestIDSource? = nil) {
@@ -95,10 +96,11 @@ private final class RoutedRig {
         router.decision = { [unowned router] head in
             forward(head, retry: retry, requestTimeout: requestTimeout, tryTimeout: tryTimeout, now: router.now)
         }
+        host = TestSessionHost(clock: { [unowned router] in router.now })
         session = HTTPSession(
             direction: .outbound, client: .socket(client.far), upstream: nil, upstreamFailure: nil, buffers: buffers,
-            now: { [unowned router] in router.now }, authorize: nil, router: router, ids: ids
-        ) { [unowned self] exchange in self.logged.append(exchange) }
+            host: host, router: router, ids: ids
+        )
     }
 
     var application: Descriptor { client.near }
@@ -200,6 +202,31 @@ private final class RoutedRig {
         #expect(drain(rig.application) == "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
         #expect(rig.logged.first?.routed?.attempt == 2)
         #expect(rig.router.outcomes == [.gatewayError, .success] && rig.router.ended == 1)
+    }
+
+    @Test func theReplayCopyOfABodyGoesOnceTheConnectionIsIdle() {
+        let rig = RoutedRig(retry: HTTPRouteRetry(attempts: 2, backoff: .milliseconds(1), codes: []))
+        send(rig.application, "POST /order HTTP/1.1\r\nHost: r\r\nContent-Length: 5\r\n\r\nhello")
+        rig.pump()
+        #expect(rig.session.holdsIdleStorage, "the body is kept while a retry may need it")
+        #expect(drain(rig.router.server(0)).hasSuffix("x-weft-attempt-count: 1\r\n\r\nhello"))
+        send(rig.router.server(0), "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        rig.pump()
+        #expect(drain(rig.application) == "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
+        // The next request with a body is kept (and sent) whole again.
+        send(rig.application, "POST /again HTTP/1.1\r\nHost: r\r\nContent-Length: 3\r\n\r\nabc")
+        rig.pump()
+        #expect(drain(rig.router.server(1)).hasSuffix("x-weft-attempt-count: 1\r\n\r\nabc"))
+        shutdown(rig.router.server(1).rawValue, Int32(SHUT_RDWR))
+        rig.session.noteUpstreamHangup()
+        rig.pump()
+        rig.passDeadline()
+        #expect(drain(rig.router.server(2)).hasSuffix("x-weft-attempt-count: 2\r\n\r\nabc"), "the retry sends the body again")
+        send(rig.router.server(2), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        rig.pump()
+        #expect(drain(rig.application) == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        #expect(rig.session.isIdle && !rig.session.holdsIdleStorage)
     }
 
     @Test func aRetriableStatusIsNotForwardedButTriedAgain() {

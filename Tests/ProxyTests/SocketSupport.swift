@@ -1,5 +1,7 @@
 import Glibc
+import HTTP
 import LinuxSys
+import Policy
 @testable import Proxy
 
 /// A connected pair of non-blocking stream sockets (AF_UNIX: no network, no privileges).
@@ -64,4 +66,21 @@ extension HTTPSession {
         if isReadable(client) { noteClientReadable() }
         if let upstream, isReadable(upstream) { noteUpstreamReadable() }
     }
+}
+
+/// An HTTP session's host for tests: a clock, an optional policy and the exchanges it completed.
+/// The session holds its host unowned: a rig keeps this alive as long as its session.
+final class TestSessionHost: HTTPSessionHost {
+    var clock: () -> UInt64
+    var policy: ((HTTPRequestHead, HTTPExchange) -> Decision)?
+    private(set) var completed: [HTTPExchange] = []
+
+    init(clock: @escaping () -> UInt64 = { Clock.monotonicNanoseconds() }, policy: ((HTTPRequestHead, HTTPExchange) -> Decision)? = nil) {
+        self.clock = clock
+        self.policy = policy
+    }
+
+    var now: UInt64 { clock() }
+    func authorize(_ head: HTTPRequestHead, exchange: HTTPExchange) -> Decision? { policy?(head, exchange) }
+    func exchangeCompleted(_ exchange: HTTPExchange) { completed.append(exchange) }
 }
