@@ -99,9 +99,10 @@ final class Connection {
     // opaque TCP and tunnels) and rarer per-connection facts (`extras`).
 
     /// The worker that owns it (the HTTP session's host and router forward to it). Not retained:
-    /// a worker closes its connections before it ends; unowned(unsafe), as every load of an
-    /// unowned reference is an atomic check and the clock is read through it per request.
-    unowned(unsafe) let worker: Worker
+    /// a worker closes its connections before it ends. `unowned`, not `unowned(unsafe)`: a load
+    /// costs an atomic check of the referent, a few per request, and a broken invariant traps
+    /// instead of reading freed memory in a process that parses untrusted bytes.
+    unowned let worker: Worker
     let slot: Int
     let clientAddress: ClientAddress
     let openedAt: UInt64

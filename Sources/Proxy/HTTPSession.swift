@@ -237,7 +237,7 @@ final class HTTPSession {
     private var upstream: RelayEndpoint?
     /// Chooses each request's upstream (outbound traffic management); nil: every request goes to
     /// the connection's original destination over `upstream`. Not retained, like `host`.
-    private unowned(unsafe) let router: (any HTTPRouting)?
+    private unowned let router: (any HTTPRouting)?
     /// The routed request in flight (one at a time: the next request is read after this one's
     /// response, as Envoy's HTTP/1 pools do).
     private var routed: RoutedRequest?
@@ -250,10 +250,8 @@ final class HTTPSession {
     static let maximumReplayBytes = 64 * 1024
     /// The time, policy decisions and the end of each exchange (the connection; see the protocol).
     /// Not retained: the connection is the host and the router and owns the session, which the
-    /// worker uses only while it holds the connection. unowned(unsafe) rather than unowned, whose
-    /// every load is an atomic check of the referent (several per request: the clock is asked
-    /// through the host).
-    private unowned(unsafe) let host: any HTTPSessionHost
+    /// worker uses only while it holds the connection. Checked `unowned`, as `Connection.worker`.
+    private unowned let host: any HTTPSessionHost
     /// Gives every request an `x-request-id` and a `traceparent` (see `RequestCorrelation`);
     /// nil: requests are forwarded without them.
     private let ids: RequestIDSource?
