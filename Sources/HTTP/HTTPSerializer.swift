@@ -114,7 +114,7 @@ public enum HTTPSerializer {
     // MARK: Pieces
 
     static func appendVersion(_ version: HTTPVersion, to output: inout [UInt8]) {
-        output.append(contentsOf: [0x48, 0x54, 0x54, 0x50, ASCII.slash])
+        ASCII.append("HTTP/", to: &output)
         ASCII.appendDecimal(UInt64(version.major), to: &output)
         output.append(ASCII.period)
         ASCII.appendDecimal(UInt64(version.minor), to: &output)

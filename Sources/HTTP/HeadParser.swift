@@ -171,20 +171,22 @@ enum HeadParser {
     ///   collapsed (RFC 9110 §8.6 allows either rejecting or collapsing identical values; the
     ///   serializer writes one Content-Length of its own, so the next hop never sees the duplicates).
     static func framing(_ headers: HTTPHeaders, version: HTTPVersion, status: Int) throws(HTTPParseError) -> HTTPBodyFraming? {
-        var transferEncoding: [Int] = []
-        var contentLength: [Int] = []
-        for (position, field) in headers.fields.enumerated() {
+        // Which fields frame the message, by position: a head has at most a few, and usually one
+        // Content-Length, so they are found without collecting positions in an array.
+        var hasTransferEncoding = false
+        var hasContentLength = false
+        for field in headers.fields {
             let length = Int(field.nameEnd - field.start)
             guard length == 17 || length == 14 else { continue }
-            if headers.matches(field, "Transfer-Encoding".utf8) { transferEncoding.append(position) }
-            else if headers.matches(field, "Content-Length".utf8) { contentLength.append(position) }
+            if headers.matches(field, "Transfer-Encoding".utf8) { hasTransferEncoding = true }
+            else if headers.matches(field, "Content-Length".utf8) { hasContentLength = true }
             else if isFramingLookalike(headers.bytes[field.name]) {
                 throw error(status, HTTPParseError.Reason.invalidFieldName,
                             "\(headers.string(field.name).debugDescription) would be a framing field to a server that reads _ as -")
             }
         }
-        if !transferEncoding.isEmpty {
-            if !contentLength.isEmpty {
+        if hasTransferEncoding {
+            if hasContentLength {
                 throw error(status, HTTPParseError.Reason.clAndTE, "both Content-Length and Transfer-Encoding (RFC 9112 §6.1)")
             }
             if version == .http1_0 {
@@ -194,8 +196,8 @@ enum HeadParser {
             var chunked = 0
             var last: Range<Int> = 0..<0
             var malformed = false
-            for position in transferEncoding {
-                headers.forEachListElement(headers.fields[position].value) { element in
+            for field in headers.fields where Int(field.nameEnd - field.start) == 17 && headers.matches(field, "Transfer-Encoding".utf8) {
+                headers.forEachListElement(field.value) { element in
                     // transfer-coding = token *( OWS ";" OWS transfer-parameter ): parameters on
                     // chunked are not defined, and a coding name must be a token.
                     if element.isEmpty || !headers.bytes[element].allSatisfy(ASCII.isTokenChar) { malformed = true }
@@ -217,12 +219,12 @@ enum HeadParser {
             }
             return .chunked
         }
-        if !contentLength.isEmpty {
+        if hasContentLength {
             var length: UInt64?
             var invalid = false
             var differing = false
-            for position in contentLength {
-                headers.forEachListElement(headers.fields[position].value) { element in
+            for field in headers.fields where Int(field.nameEnd - field.start) == 14 && headers.matches(field, "Content-Length".utf8) {
+                headers.forEachListElement(field.value) { element in
                     guard let value = ASCII.parseDecimal(headers.bytes[element]) else {
                         invalid = true
                         return
