@@ -173,8 +173,8 @@ final class Connection {
     var router: ConnectionRouter?
     /// The pooled upstream connection a routed session is using or waiting to be connected.
     var lease: UpstreamConnection?
-    /// A routed session waits for a pool slot to this target (`maxConnections` reached).
-    var waitingForPool: UpstreamTarget?
+    /// A routed session waits for a slot of this target's pool (`maxConnections` reached).
+    var waitingForPool: TargetPool?
     /// A pool slot was freed for it: try acquiring again from the run queue.
     var retryAcquire = false
     /// An opaque connection balanced over a Service's endpoints: the balancer, the endpoint's

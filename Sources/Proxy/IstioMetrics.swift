@@ -65,6 +65,52 @@ struct IstioSeriesKey: Hashable, Sendable {
     }
 }
 
+/// The series an HTTP connection's requests are counted in. The labels that hold for the whole
+/// connection are fixed when it starts; each request brings the Service it went to (routed), the
+/// principal its endpoint proved, its status and its flags. The series of the last few label sets
+/// are kept: most requests repeat one of them — a routed connection's requests alternate between
+/// a Service's endpoints, each with its own principal — and finding it again is then a few
+/// comparisons of strings that share their storage (compared by address) instead of hashing every
+/// label into the table's index. One per connection, used by its worker only.
+final class IstioConnectionSeries {
+    private let table: IstioSeriesTable
+    /// The connection's labels; the per-request ones are overwritten by each request.
+    private var key: IstioSeriesKey
+    private let connectionService: ServiceLabels
+    private let connectionPrincipal: String
+    private var recent: [(key: IstioSeriesKey, series: Int)] = []
+    private var oldest = 0
+    /// Label sets remembered: a Service's endpoints a connection's requests spread over (three
+    /// in the bench) and a status besides 200 fit.
+    static let recentCapacity = 4
+
+    init(table: IstioSeriesTable, connection key: IstioSeriesKey) {
+        self.table = table
+        self.key = key
+        connectionService = key.service
+        connectionPrincipal = key.peerPrincipal
+    }
+
+    /// The series of a request: to `service` (nil: the connection's destination) through an
+    /// endpoint that proved `principal` (nil: the connection's peer), answered with
+    /// `responseCode` (0: no response) and `responseFlags` ("-": none).
+    func series(service: ServiceLabels?, principal: String?, responseCode: UInt16, responseFlags: String) -> Int {
+        key.service = service ?? connectionService
+        key.peerPrincipal = principal ?? connectionPrincipal
+        key.responseCode = responseCode
+        key.responseFlags = responseFlags
+        for entry in recent where entry.key == key { return entry.series }
+        let series = table.series(key)
+        if recent.count < Self.recentCapacity {
+            recent.append((key, series))
+        } else {
+            recent[oldest] = (key, series)
+            oldest = (oldest + 1) % Self.recentCapacity
+        }
+        return series
+    }
+}
+
 /// The local workload's labels (`source_*` on the outbound side, `destination_*` inbound), from
 /// the Sidecar document's metadata and the workload certificate.
 struct IstioWorkload: Sendable {
@@ -167,16 +213,47 @@ final class IstioSeriesTable: @unchecked Sendable {
         blocks[series / Self.seriesPerBlock].add((series % Self.seriesPerBlock) * Self.slotsPerSeries + slot, amount)
     }
 
+    /// The layout and bounds `recordRequest` uses, copied from the static ones once per table:
+    /// static values worked out from the bucket lists are initialized lazily, and each use would
+    /// check that they are.
+    private struct RequestLayout {
+        let slotsPerSeries = IstioSeriesTable.slotsPerSeries
+        let durationSum = IstioSeriesTable.durationSum
+        let requestSizeBase = IstioSeriesTable.requestSizeBase
+        let requestSizeSum = IstioSeriesTable.requestSizeSum
+        let responseSizeBase = IstioSeriesTable.responseSizeBase
+        let responseSizeSum = IstioSeriesTable.responseSizeSum
+        /// The duration bounds in microseconds: bucketing a request is integer comparisons only.
+        let durationBounds = IstioSeriesTable.durationBucketsMilliseconds.map { UInt64($0 * 1000) }
+        let sizeBounds = IstioSeriesTable.sizeBuckets
+
+        /// The first bucket whose bound holds the value; the last index is +Inf.
+        static func bucket(_ value: UInt64, _ bounds: [UInt64]) -> Int {
+            for (position, bound) in bounds.enumerated() where value <= bound { return position }
+            return bounds.count
+        }
+    }
+
+    private let layout = RequestLayout()
+
+    /// The duration bucket of a request that took `microseconds` (the last index is +Inf).
+    static func durationBucket(microseconds: UInt64) -> Int { RequestLayout.bucket(microseconds, RequestLayout().durationBounds) }
+
+    /// The size bucket of a body of `bytes` (the last index is +Inf).
+    static func sizeBucket(_ bytes: UInt64) -> Int { RequestLayout.bucket(bytes, sizeBuckets) }
+
     /// One HTTP request: count, duration and body sizes.
     func recordRequest(series: Int, durationNanoseconds: UInt64, requestBytes: UInt64, responseBytes: UInt64) {
-        add(series, Self.requests)
+        let block = blocks[series / Self.seriesPerBlock]
+        let base = (series % Self.seriesPerBlock) * layout.slotsPerSeries
         let microseconds = durationNanoseconds / 1000
-        add(series, Self.durationBase + Self.durationBucket(microseconds: microseconds))
-        add(series, Self.durationSum, microseconds)
-        add(series, Self.requestSizeBase + Self.sizeBucket(requestBytes))
-        add(series, Self.requestSizeSum, requestBytes)
-        add(series, Self.responseSizeBase + Self.sizeBucket(responseBytes))
-        add(series, Self.responseSizeSum, responseBytes)
+        block.add(base + Self.requests)
+        block.add(base + Self.durationBase + RequestLayout.bucket(microseconds, layout.durationBounds))
+        block.add(base + layout.durationSum, microseconds)
+        block.add(base + layout.requestSizeBase + RequestLayout.bucket(requestBytes, layout.sizeBounds))
+        block.add(base + layout.requestSizeSum, requestBytes)
+        block.add(base + layout.responseSizeBase + RequestLayout.bucket(responseBytes, layout.sizeBounds))
+        block.add(base + layout.responseSizeSum, responseBytes)
     }
 
     func recordTCPOpened(series: Int) {
@@ -196,20 +273,6 @@ final class IstioSeriesTable: @unchecked Sendable {
         add(series, Self.tcpReceived, received)
     }
 
-    /// The duration bounds in microseconds, worked out once: bucketing a request is integer
-    /// comparisons only.
-    private static let durationBoundsMicroseconds: [UInt64] = durationBucketsMilliseconds.map { UInt64($0 * 1000) }
-
-    /// The first bucket whose bound holds the value; the last index is +Inf.
-    static func durationBucket(microseconds: UInt64) -> Int {
-        for (position, bound) in durationBoundsMicroseconds.enumerated() where microseconds <= bound { return position }
-        return durationBoundsMicroseconds.count
-    }
-
-    static func sizeBucket(_ bytes: UInt64) -> Int {
-        for (position, bound) in sizeBuckets.enumerated() where bytes <= bound { return position }
-        return sizeBuckets.count
-    }
 
     /// Every series and its counters now (from any thread).
     func snapshot() -> [(key: IstioSeriesKey, values: [UInt64])] {

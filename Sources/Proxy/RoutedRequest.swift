@@ -123,7 +123,7 @@ final class RoutedRequest {
     /// A retry is counted in the budget and must be given back.
     var holdsRetry = false
     /// The SPIFFE identity the endpoint's sidecar proved for the current attempt (mTLS only).
-    var upstreamPeer: SPIFFEID?
+    var upstreamPeer: UpstreamPeer?
     /// The DestinationRule's connection limits for the backend (nil: unlimited).
     var connectionPool: DestinationRule.ConnectionPool?
     /// The matched rule's backends, for a retry that must go to another one.
@@ -167,11 +167,9 @@ final class RoutedRequest {
 
     /// The earliest of the deadlines that apply now (0: none).
     var nextDeadline: UInt64 {
-        var deadline: UInt64 = 0
-        for candidate in [requestDeadline, tryDeadline, backoffUntil] where candidate != 0 {
-            deadline = deadline == 0 ? candidate : min(deadline, candidate)
-        }
-        return deadline
+        // 0 means none: as UInt64.max it loses every comparison, and comes back as 0.
+        let earliest = min(requestDeadline &- 1, tryDeadline &- 1, backoffUntil &- 1)
+        return earliest &+ 1
     }
 }
 

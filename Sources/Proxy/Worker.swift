@@ -700,15 +700,15 @@ final class Worker {
             session.release()
             connection.http = nil
         }
-        if let target = connection.waitingForPool {
-            traffic.pools.removeWaiter(connection, from: target)
+        if let pool = connection.waitingForPool {
+            traffic.pools.removeWaiter(connection, from: pool)
             connection.waitingForPool = nil
         }
         if let lease = connection.lease {
             // Mid-exchange (or mid-connect): the connection cannot be reused.
             connection.lease = nil
             traffic.pools.close(lease, reset: reset || leaseMidExchange)
-            if let waiter = traffic.pools.popWaiter(lease.target) {
+            if let waiter = traffic.pools.popWaiter(lease.pool) {
                 waiter.waitingForPool = nil
                 waiter.retryAcquire = true
                 queue(waiter)

@@ -49,13 +49,10 @@ extension Worker {
         let connectionPeer = connection.tls?.peerIdentity
         // Istio's labels that hold for every request of the connection; the Service of an
         // outbound request is the one it was routed to.
-        var metricKey = IstioSeriesKey(
+        let metricSeries = IstioConnectionSeries(table: istio, connection: IstioSeriesKey(
             reporter: inbound ? .destination : .source, peerPrincipal: connectionPeer?.description ?? "unknown",
             service: inbound ? traffic.inboundService(connection.destination?.address) : .passthrough(destination),
-            tcp: false, responseCode: 0, responseFlags: "-", mutualTLS: inbound ? connectionPeer != nil : nil)
-        let connectionService = metricKey.service
-        var lastSeries: (key: IstioSeriesKey, series: Int)?
-        var lastPeer: (id: SPIFFEID?, text: String) = (nil, "unknown")
+            tcp: false, responseCode: 0, responseFlags: "-", mutualTLS: inbound ? connectionPeer != nil : nil))
         var authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?
         if direction == .inbound, !authorizer.isEmpty {
             let authorizer = self.authorizer
@@ -75,24 +72,12 @@ extension Worker {
             buffers: buffers, now: { [loop] in loop.now }, authorize: authorize, router: router, ids: requestIDs
         ) { [loop] exchange in
             let duration = loop.now &- exchange.startedAt
-            metricKey.service = exchange.routed?.serviceLabels ?? connectionService
-            if let routed = exchange.routed {
-                // The identity the endpoint proved (mTLS to a meshed endpoint), its text made once.
-                if routed.upstreamPeer != lastPeer.id {
-                    lastPeer = (routed.upstreamPeer, routed.upstreamPeer?.description ?? "unknown")
-                }
-                metricKey.peerPrincipal = lastPeer.text
-            }
-            metricKey.responseCode = UInt16(clamping: exchange.status ?? 0)
-            metricKey.responseFlags = exchange.flag?.rawValue ?? "-"
-            // Most requests of a connection share their labels: one comparison instead of hashing them.
-            let series: Int
-            if let last = lastSeries, last.key == metricKey {
-                series = last.series
-            } else {
-                series = istio.series(metricKey)
-                lastSeries = (metricKey, series)
-            }
+            // A routed request's Service and the identity its endpoint proved (mTLS to a meshed
+            // endpoint; "unknown" without); the connection's own for the others.
+            let routed = exchange.routed
+            let series = metricSeries.series(
+                service: routed?.serviceLabels, principal: routed.map { $0.upstreamPeer?.principal ?? "unknown" },
+                responseCode: UInt16(clamping: exchange.status ?? 0), responseFlags: exchange.flag?.rawValue ?? "-")
             istio.recordRequest(series: series, durationNanoseconds: duration,
                                 requestBytes: exchange.requestBodyBytes, responseBytes: exchange.responseBodyBytes)
             guard accessLog.enabled else { return }
@@ -130,7 +115,7 @@ extension Worker {
                     line.field("service", routed.serviceName)
                     line.field("route", routed.routeName)
                     line.field("attempts", routed.attempt)
-                    if let peer = routed.upstreamPeer { line.field("upstream_peer", describing: peer) }
+                    if let peer = routed.upstreamPeer { line.field("upstream_peer", peer.principal) }
                 }
                 if let endpoint = exchange.endpoint { line.field("endpoint", describing: endpoint) }
             }

@@ -146,6 +146,34 @@ import Testing
         #expect(text.contains("# TYPE istio_request_duration_milliseconds histogram\n"))
     }
 
+    @Test func aConnectionsRequestsFindTheirSeriesByLabelsWhicheverEndpointTheyWentTo() {
+        let table = IstioSeriesTable()
+        let service = ServiceLabels(service: "reviews", namespace: "shop", clusterDomain: "cluster.local")
+        let connection = IstioSeriesKey(reporter: .source, peerPrincipal: "unknown", service: .passthrough("10.96.0.20:80"),
+                                        tcp: false, responseCode: 0, responseFlags: "-", mutualTLS: nil)
+        let series = IstioConnectionSeries(table: table, connection: connection)
+        let principals = (1...3).map { "spiffe://cluster.local/ns/shop/sa/s\($0)" }
+        func expected(_ principal: String, _ code: UInt16, _ flags: String = "-", service labels: ServiceLabels? = nil) -> Int {
+            var key = connection
+            key.service = labels ?? service
+            key.peerPrincipal = principal
+            key.responseCode = code
+            key.responseFlags = flags
+            return table.series(key)
+        }
+        // Requests alternate between three endpoints and more than the remembered label sets.
+        for round in 0..<3 {
+            for principal in principals {
+                #expect(series.series(service: service, principal: principal, responseCode: 200, responseFlags: "-") == expected(principal, 200))
+            }
+            #expect(series.series(service: service, principal: principals[round], responseCode: 503, responseFlags: "UF") == expected(principals[round], 503, "UF"))
+        }
+        // A request the proxy answered itself (no route): the connection's Service and peer.
+        #expect(series.series(service: nil, principal: nil, responseCode: 404, responseFlags: "NR")
+                == expected("unknown", 404, "NR", service: .passthrough("10.96.0.20:80")))
+        #expect(table.snapshot().count == 3 + 3 + 1)
+    }
+
     @Test func tcpSeriesCarryNoResponseCodeAndTheSourceSideSaysUnknownSecurity() {
         let table = IstioSeriesTable()
         let series = table.series(key(.source, code: 0, tcp: true, peer: "unknown"))
