@@ -41,6 +41,8 @@ final class Worker {
     private var listeners: [Listener]
     let pipes: PipePool
     let buffers: BufferPool
+    /// Storage for the bytes HTTP sessions write themselves, lent while they wait to be sent.
+    let staging = StagingPool()
     /// This worker's counters; only this worker's thread writes them.
     let counters: CounterBlock
     /// mTLS state (nil when the Sidecar has no identity: everything is plaintext).
