@@ -56,6 +56,11 @@ struct IstioSeriesKey: Hashable, Sendable {
     /// source side, which Istio reports as "unknown".
     var mutualTLS: Bool?
 
+    /// Whether the labels a request brings are these (the rest are the connection's).
+    func hasLabels(_ service: ServiceLabels, _ principal: String, _ responseCode: UInt16, _ responseFlags: String) -> Bool {
+        self.responseCode == responseCode && peerPrincipal == principal && self.service == service && self.responseFlags == responseFlags
+    }
+
     /// The series every further one goes to once a worker holds `IstioSeriesTable.maximumSeries`:
     /// cardinality stays bounded whatever the traffic (a scan of many ports, a client inventing
     /// Host names), and the overflow is visible in the metrics rather than silently dropped.
@@ -95,11 +100,23 @@ final class IstioConnectionSeries {
     /// endpoint that proved `principal` (nil: the connection's peer), answered with
     /// `responseCode` (0: no response) and `responseFlags` ("-": none).
     func series(service: ServiceLabels?, principal: String?, responseCode: UInt16, responseFlags: String) -> Int {
-        key.service = service ?? connectionService
-        key.peerPrincipal = principal ?? connectionPrincipal
+        if let service {
+            return series(service, principal ?? connectionPrincipal, responseCode, responseFlags)
+        }
+        return series(connectionService, principal ?? connectionPrincipal, responseCode, responseFlags)
+    }
+
+    private func series(_ service: ServiceLabels, _ principal: String, _ responseCode: UInt16, _ responseFlags: String) -> Int {
+        // Compared in place, by position: iterating would copy each remembered key (a retain and
+        // a release per label).
+        for position in recent.indices
+        where recent[position].key.hasLabels(service, principal, responseCode, responseFlags) {
+            return recent[position].series
+        }
+        key.service = service
+        key.peerPrincipal = principal
         key.responseCode = responseCode
         key.responseFlags = responseFlags
-        for entry in recent where entry.key == key { return entry.series }
         let series = table.series(key)
         if recent.count < Self.recentCapacity {
             recent.append((key, series))

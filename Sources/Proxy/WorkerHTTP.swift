@@ -74,10 +74,15 @@ extension Worker {
             let duration = loop.now &- exchange.startedAt
             // A routed request's Service and the identity its endpoint proved (mTLS to a meshed
             // endpoint; "unknown" without); the connection's own for the others.
-            let routed = exchange.routed
-            let series = metricSeries.series(
-                service: routed?.serviceLabels, principal: routed.map { $0.upstreamPeer?.principal ?? "unknown" },
-                responseCode: UInt16(clamping: exchange.status ?? 0), responseFlags: exchange.flag?.rawValue ?? "-")
+            let responseCode = UInt16(clamping: exchange.status ?? 0)
+            let responseFlags = exchange.flag?.rawValue ?? "-"
+            let series: Int
+            if let routed = exchange.routed {
+                series = metricSeries.series(service: routed.balancer?.serviceLabels, principal: routed.upstreamPeer?.principal ?? "unknown",
+                                             responseCode: responseCode, responseFlags: responseFlags)
+            } else {
+                series = metricSeries.series(service: nil, principal: nil, responseCode: responseCode, responseFlags: responseFlags)
+            }
             istio.recordRequest(series: series, durationNanoseconds: duration,
                                 requestBytes: exchange.requestBodyBytes, responseBytes: exchange.responseBodyBytes)
             guard accessLog.enabled else { return }

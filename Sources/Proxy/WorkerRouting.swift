@@ -172,6 +172,18 @@ extension Worker {
             return .respond(LocalAnswer(status: 500, body: "", reason: "the connection has no original destination", flag: nil))
         }
         traffic.refresh()
+        let version = traffic.snapshot.version
+        if let balancer = router.cachedBalancer, balancer.version == version, router.cachedVersion == version,
+           router.cachedAuthority == exchange.authority {
+            // The same Service as the connection's previous request, without routes: neither the
+            // Service nor the snapshot is looked up (or copied) again.
+            switch endpoint(of: balancer, head: head, connection: connection, now: now) {
+            case .success(let choice):
+                return .forward(forwardRequest(head, choice: choice, rule: nil, routeName: nil, now: now))
+            case .failure(let problem):
+                return .respond(problem)
+            }
+        }
         guard let (service, port) = service(for: exchange.authority, destination: destination, router: router) else {
             if config.outboundTrafficMode == .registryOnly {
                 let host = exchange.authority.isEmpty ? "" : " (Host \(exchange.authority))"
@@ -185,15 +197,6 @@ extension Worker {
             return .forward(RoutedRequest(
                 head: head, target: upstreamTarget(destination), balancer: nil, budgetOwner: traffic.passthrough, endpointIndex: nil,
                 retry: nil, requestTimeout: nil, tryTimeout: nil, now: now, routeName: nil))
-        }
-        if let balancer = router.cachedBalancer, balancer.version == traffic.snapshot.version {
-            // The same Service as the connection's previous request, without routes.
-            switch endpoint(of: balancer, head: head, connection: connection, now: now) {
-            case .success(let choice):
-                return .forward(forwardRequest(head, choice: choice, rule: nil, routeName: nil, now: now))
-            case .failure(let problem):
-                return .respond(problem)
-            }
         }
         let registry = traffic.snapshot.registry
         guard let table = registry.routeTable(for: service, port: port) else {
