@@ -96,7 +96,7 @@ struct LocalAnswer: Error {
 final class RoutedRequest {
     /// The head as forwarded (filters applied), without `x-weft-attempt-count` and without the
     /// ids `correlation` adds.
-    var head: HTTPRequestHead
+    let head: HTTPRequestHead
     /// The request's `x-request-id` and trace context, decided on `head` (nil: none are added).
     var correlation: RequestCorrelation?
     var target: UpstreamTarget
