@@ -287,6 +287,8 @@ final class HTTPSession {
     private let ids: RequestIDSource?
     private let log: (HTTPExchange) -> Void
     private let buffers: BufferPool
+    /// Header sections whose messages are done, for the next heads this worker parses.
+    private let headerStorage: HTTPHeaderStorage
     /// The worker loop's time of the current wakeup (what access log durations are measured in).
     private let now: () -> UInt64
 
@@ -413,12 +415,14 @@ final class HTTPSession {
 
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
-        buffers: BufferPool, staging: StagingPool = StagingPool(), now: @escaping () -> UInt64,
+        buffers: BufferPool, staging: StagingPool = StagingPool(), headerStorage: HTTPHeaderStorage = HTTPHeaderStorage(),
+        now: @escaping () -> UInt64,
         authorize: ((HTTPRequestHead, HTTPExchange) -> Decision)?, router: HTTPRouting? = nil, ids: RequestIDSource? = nil,
         log: @escaping (HTTPExchange) -> Void
     ) {
         toUpstream = Outbox(pool: staging)
         toClient = Outbox(pool: staging)
+        self.headerStorage = headerStorage
         self.now = now
         self.router = router
         self.ids = ids
@@ -584,7 +588,7 @@ final class HTTPSession {
     /// One parser event for the request direction; nil to continue.
     private func parseRequest() -> Outcome? {
         let base = requestInput.start
-        let event = requestInput.withUnparsed { requests.parse($0) }
+        let event = requestInput.withUnparsed { requests.parse($0, storage: headerStorage) }
         requestEventPending = true
         switch event {
         case .needMoreInput(let consumed):
@@ -599,6 +603,8 @@ final class HTTPSession {
             requestsSeen += 1
             requestHeadStartedAt = 0
             accept(head, framing: framing)
+            // Routed, the head lives on in the request until its response is done.
+            if router == nil { headerStorage.give(head.headers) }
         case .body(let offset, let count, let consumed):
             requestInput.start += consumed
             reading?.requestBodyBytes &+= UInt64(count)
@@ -855,7 +861,7 @@ final class HTTPSession {
     /// One parser event for the response direction; nil to continue.
     private func parseResponse() -> Outcome? {
         let base = responseInput.start
-        let event = responseInput.withUnparsed { responses.parse($0) }
+        let event = responseInput.withUnparsed { responses.parse($0, storage: headerStorage) }
         responseEventPending = true
         switch event {
         case .needMoreInput(let consumed):
@@ -863,6 +869,8 @@ final class HTTPSession {
             responseInput.start += consumed
             if consumed == 0 { responseInput.start = responseInput.end }
         case .responseHead(let head, let framing, let consumed):
+            // Forwarded (or dropped) before this case ends: its storage can serve the next head.
+            defer { headerStorage.give(head.headers) }
             responseInput.start += consumed
             guard let exchange = exchanges.first(where: { $0.local == nil }) else {
                 return .failed(clientFailed: false, detail: "the upstream sent a response nobody asked for")
@@ -988,6 +996,7 @@ final class HTTPSession {
         responding = nil
         if let request = routed {
             routed = nil
+            headerStorage.give(request.head.headers)
             exchange.endpoint = request.target.address
             router?.attemptEnded(request, outcome: EndpointPicker.Outcome(status: exchange.status ?? 502), now: now())
             router?.requestEnded(request)

@@ -43,6 +43,8 @@ final class Worker {
     let buffers: BufferPool
     /// Storage for the bytes HTTP sessions write themselves, lent while they wait to be sent.
     let staging = StagingPool()
+    /// Header sections of finished HTTP messages, for the heads parsed next.
+    let headerStorage = HTTPHeaderStorage()
     /// This worker's counters; only this worker's thread writes them.
     let counters: CounterBlock
     /// mTLS state (nil when the Sidecar has no identity: everything is plaintext).

@@ -69,7 +69,7 @@ extension Worker {
         }
         let session = HTTPSession(
             direction: direction, client: connection.clientEnd, upstream: connection.upstreamEnd, upstreamFailure: upstreamFailure,
-            buffers: buffers, staging: staging, now: { [loop] in loop.now }, authorize: authorize, router: router, ids: requestIDs
+            buffers: buffers, staging: staging, headerStorage: headerStorage, now: { [loop] in loop.now }, authorize: authorize, router: router, ids: requestIDs
         ) { [loop] exchange in
             let duration = loop.now &- exchange.startedAt
             // A routed request's Service and the identity its endpoint proved (mTLS to a meshed
