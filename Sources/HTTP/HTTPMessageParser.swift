@@ -161,6 +161,13 @@ public struct HTTPMessageParser: Sendable {
         }
     }
 
+    /// Whether `waitingFor` is `.upgradeDecision` (asked in a proxy's loops, without working out
+    /// the rest of `waitingFor`).
+    public var isAwaitingUpgradeDecision: Bool {
+        if case .upgradeDecision = state { return true }
+        return false
+    }
+
     /// Parses from the start of `input` and reports the first thing found (see `HTTPParseEvent`).
     /// Consumes at most to the end of the current message.
     public mutating func parse(_ input: Span<UInt8>) -> HTTPParseEvent {

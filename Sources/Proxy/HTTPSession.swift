@@ -473,7 +473,7 @@ final class HTTPSession {
             // Bytes queued while parsing go out together when parsing stops (a head and its body
             // in one sendmsg); the queue is always empty before reading, which may move the
             // input buffer's bytes the queue points into.
-            let awaitingUpgradeAnswer = requests.waitingFor == .upgradeDecision
+            let awaitingUpgradeAnswer = requests.isAwaitingUpgradeDecision
             // Routed: the next request is read once this one's response is complete.
             let routedGate = router != nil && reading == nil && !exchanges.isEmpty
             let parsesNext = !routedGate && !tunnelAgreed && !closing && (!requestsDone || reading != nil)
@@ -502,7 +502,7 @@ final class HTTPSession {
                 // are only drained; before that the response direction finishes the close.
                 return clientWriteShut ? lingerDrain() : .blocked
             }
-            if requests.waitingFor == .upgradeDecision, let accepted = pendingUpgrade {
+            if requests.isAwaitingUpgradeDecision, let accepted = pendingUpgrade {
                 pendingUpgrade = nil
                 requests.resolveUpgrade(accepted: accepted)
                 requestEventPending = true
@@ -521,11 +521,11 @@ final class HTTPSession {
             }
             // Until the upstream answers an Upgrade or CONNECT the parser takes nothing: the bytes
             // the client sent behind it wait in the input (for the tunnel, or the next request).
-            if !requestInput.isEmpty || requestEventPending, !requestsDone || reading != nil, requests.waitingFor != .upgradeDecision {
+            if !requestInput.isEmpty || requestEventPending, !requestsDone || reading != nil, !requests.isAwaitingUpgradeDecision {
                 if let outcome = parseRequest() { return outcome }
                 continue
             }
-            if requests.waitingFor == .upgradeDecision || (requestsDone && reading == nil) {
+            if requests.isAwaitingUpgradeDecision || (requestsDone && reading == nil) {
                 requestWait = .nothing
                 if clientEnded, !upstreamWriteShut { return forwardClientEnd() }
                 return .blocked
@@ -594,7 +594,7 @@ final class HTTPSession {
         case .needMoreInput(let consumed):
             requestEventPending = false
             requestInput.start += consumed
-            if consumed == 0, !requestInput.isEmpty, requests.waitingFor != .upgradeDecision {
+            if consumed == 0, !requestInput.isEmpty, !requests.isAwaitingUpgradeDecision {
                 // Nothing consumable (closed parser): drop what is left.
                 requestInput.start = requestInput.end
             }
@@ -877,7 +877,7 @@ final class HTTPSession {
             }
             let tunnel = framing == .tunnel
             if exchange.upgradeRequested, head.status >= 200 || tunnel {
-                if requests.waitingFor == .upgradeDecision {
+                if requests.isAwaitingUpgradeDecision {
                     requests.resolveUpgrade(accepted: tunnel)
                     requestEventPending = true
                 } else {

@@ -38,6 +38,9 @@ final class BalancerState: RetryBudgetOwner {
     let port: UInt16
     /// How each endpoint is reached (mTLS or not), worked out on first use.
     private var targets: [UpstreamTarget?]
+    /// The connection pool of each endpoint's target, once a request found it: later requests to
+    /// the endpoint take it from here instead of hashing the target to look it up.
+    private var pools: [TargetPool?]
 
     /// The upstream target of endpoint `index`, `make` computing it the first time.
     func target(of index: Int, _ make: (SocketAddress) -> UpstreamTarget) -> UpstreamTarget {
@@ -45,6 +48,18 @@ final class BalancerState: RetryBudgetOwner {
         let made = make(picker.endpoints[index].address)
         targets[index] = made
         return made
+    }
+
+    /// The pool of endpoint `index`'s target, if one was noted and its pools still hold it (a pool
+    /// left without connections is dropped, and a new one made for the next).
+    func pool(of index: Int) -> TargetPool? {
+        guard let pool = pools[index], !pool.isForgotten else { return nil }
+        return pool
+    }
+
+    /// Notes the pool of endpoint `index`'s target.
+    func note(_ pool: TargetPool, of index: Int) {
+        pools[index] = pool
     }
 
     /// The Service as Istio's metric labels name it.
@@ -59,6 +74,7 @@ final class BalancerState: RetryBudgetOwner {
         self.serviceName = serviceName
         self.port = port
         targets = Array(repeating: nil, count: picker.endpoints.count)
+        pools = Array(repeating: nil, count: picker.endpoints.count)
     }
 }
 

@@ -78,6 +78,9 @@ final class TargetPool {
     fileprivate(set) var live = 0
     /// Client connections waiting for a connection to the target at its `maxConnections`.
     fileprivate(set) var waiters: [Connection] = []
+    /// The pools no longer hold it (it had no connection left): whoever kept a reference to find
+    /// the target's pool again must look it up.
+    fileprivate(set) var isForgotten = false
 
     init(target: UpstreamTarget) {
         self.target = target
@@ -212,5 +215,6 @@ final class UpstreamPools {
     private func forgetIfUnused(_ pool: TargetPool) {
         guard pool.live == 0, pool.waiters.isEmpty, pools[pool.target] === pool else { return }
         pools[pool.target] = nil
+        pool.isForgotten = true
     }
 }

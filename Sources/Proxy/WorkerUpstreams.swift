@@ -16,7 +16,14 @@ extension Worker {
     func acquireUpstream(for connection: Connection, request: RoutedRequest) -> UpstreamAcquisition {
         let target = request.target
         let pools = traffic.pools
-        let pool = pools.existingPool(target)
+        // The pool as the request's balancer noted it for the endpoint, else looked up by target
+        // (and noted for the next request).
+        let balancer = request.endpointIndex.flatMap { index in request.balancer.map { ($0, index) } }
+        var pool = balancer.flatMap { $0.0.pool(of: $0.1) }
+        if pool == nil {
+            pool = pools.existingPool(target)
+            if let pool, let (state, index) = balancer { state.note(pool, of: index) }
+        }
         if let pool, let idle = pools.takeIdle(from: pool, now: loop.now, idleTimeout: idleTimeout) {
             idle.owner = connection
             idle.requests += 1
@@ -45,6 +52,7 @@ extension Worker {
             return .failed(reason: "cannot open a connection to \(target.address): \(error)", flag: .upstreamConnectionFailure)
         }
         let upstream = pools.add(target: target, descriptor: descriptor, now: loop.now)
+        if let (state, index) = balancer { state.note(upstream.pool, of: index) }
         upstream.requests = 1
         do {
             try Socket.setNoDelay(descriptor)

@@ -219,6 +219,19 @@ import Testing
         #expect(pools.existingPool(other) == nil && pools.count == 0)
     }
 
+    @Test func aBalancerRemembersItsEndpointsPoolsUntilThePoolsForgetThem() {
+        let pools = UpstreamPools()
+        let endpoints = [ResolvedEndpoint(address: target.address), ResolvedEndpoint(address: SocketAddress(IPv4Address(10, 0, 0, 2), port: 8080))]
+        let balancer = BalancerState(picker: EndpointPicker(endpoints: endpoints, policy: nil, now: 0), policy: nil, version: 1,
+                                     serviceName: "shop/reviews", port: 80)
+        #expect(balancer.pool(of: 0) == nil)
+        let a = pools.add(target: target, descriptor: socket(), now: 0)
+        balancer.note(a.pool, of: 0)
+        #expect(balancer.pool(of: 0) === pools.existingPool(target) && balancer.pool(of: 1) == nil)
+        pools.close(a)
+        #expect(balancer.pool(of: 0) == nil, "a pool dropped for having no connection is not handed out again")
+    }
+
     @Test func closeIdleWithZeroClosesEveryIdleConnection() {
         let pools = UpstreamPools()
         let busy = pools.add(target: target, descriptor: socket(), now: 0)
