@@ -590,7 +590,7 @@ final class HTTPSession {
         let base = requestInput.start
         let event = requestInput.withUnparsed { requests.parse($0, storage: headerStorage) }
         requestEventPending = true
-        switch event {
+        switch consume event {
         case .needMoreInput(let consumed):
             requestEventPending = false
             requestInput.start += consumed
@@ -863,7 +863,7 @@ final class HTTPSession {
         let base = responseInput.start
         let event = responseInput.withUnparsed { responses.parse($0, storage: headerStorage) }
         responseEventPending = true
-        switch event {
+        switch consume event {
         case .needMoreInput(let consumed):
             responseEventPending = false
             responseInput.start += consumed
