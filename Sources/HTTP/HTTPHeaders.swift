@@ -269,8 +269,9 @@ public final class HTTPHeaderStorage {
     private var spare: [HTTPHeaders] = []
     /// Sections kept at most.
     public static let maximumSpare = 32
-    /// A section whose byte or field storage grew beyond these (a large head) is not kept.
-    static let maximumKeptBytes = 16 * 1024
+    /// A section whose byte or field storage grew beyond these (a large head) is not kept: the
+    /// storage holds at most about 200 KiB however large the heads were.
+    static let maximumKeptBytes = 4 * 1024
     static let maximumKeptFields = 128
 
     public init() {}

@@ -90,9 +90,10 @@ struct SessionInput {
 final class StagingPool {
     private var spare: [[UInt8]] = []
     /// Arrays kept for reuse, at most; a burst that needed more gives the rest back to malloc.
-    static let maximumSpare = 64
-    /// An array that grew larger (a big head or local response) is not kept.
-    static let maximumKeptCapacity = 16 * 1024
+    static let maximumSpare = 32
+    /// An array that grew larger (a big head or local response) is not kept: the pool holds at
+    /// most 128 KiB however large the messages were.
+    static let maximumKeptCapacity = 4 * 1024
 
     init() {}
 
