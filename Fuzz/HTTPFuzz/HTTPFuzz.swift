@@ -15,7 +15,9 @@
 //   for an upgrade decision or closed;
 // - the parser always makes progress (no loop without consuming or changing state);
 // - the same bytes split at another point (and one byte at a time, for short inputs) give the same
-//   heads, body bytes, trailers, tunnels and errors;
+//   heads, body bytes, trailers, tunnels and errors — the split run parsing with an
+//   HTTPHeaderStorage that every head's section (a copy) is given back to, so later heads are
+//   built in reused arrays;
 // - every head the parser accepts, serialized with the framing the parser chose and parsed again,
 //   gives the same head and framing (the framing fields being the serializer's).
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -32,7 +34,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     let whole = drive(context, [input])
     let cut = Int(data[1]) * input.count / 255
-    let split = drive(context, [Array(input[..<cut]), Array(input[cut...])])
+    let split = drive(context, [Array(input[..<cut]), Array(input[cut...])], storage: HTTPHeaderStorage())
     require(split.items == whole.items, "split at \(cut) gave \(split.items), whole \(whole.items)")
     if input.count <= 512 {
         let bytewise = drive(context, input.map { [$0] })
@@ -84,7 +86,7 @@ private struct Outcome {
 }
 
 /// Feeds `pieces` as consecutive reads, the way the proxy does, checking every event.
-private func drive(_ context: Context, _ pieces: [[UInt8]]) -> Outcome {
+private func drive(_ context: Context, _ pieces: [[UInt8]], storage: HTTPHeaderStorage? = nil) -> Outcome {
     var parser = HTTPMessageParser(context.kind, limits: context.limits)
     let total = pieces.reduce(0) { $0 + $1.count }
     // Enough requests for every response a short input can hold.
@@ -107,7 +109,7 @@ private func drive(_ context: Context, _ pieces: [[UInt8]]) -> Outcome {
             steps += 1
             require(steps <= 4 * total + 64, "no progress after \(steps) calls")
             let given = pending.count
-            let event = parser.parse(pending[...])
+            let event = storage.map { parser.parse(pending.span, storage: $0) } ?? parser.parse(pending[...])
             switch event {
             case .needMoreInput(let consumed):
                 let waiting = parser.waitingFor
@@ -126,12 +128,14 @@ private func drive(_ context: Context, _ pieces: [[UInt8]]) -> Outcome {
                 require(consumed > 0 && consumed <= given, "a head consumed \(consumed) of \(given)")
                 add(.request(head, framing))
                 outcome.heads.append((.request(head), framing, head.method))
+                recycle(head.headers, into: storage)
                 pending.removeFirst(consumed)
             case .responseHead(let head, let framing, let consumed):
                 require(consumed > 0 && consumed <= given, "a head consumed \(consumed) of \(given)")
                 add(.response(head, framing))
                 outcome.heads.append((.response(head), framing, context.method(answered)))
                 if head.status >= 200 || framing == .tunnel { answered += 1 }
+                recycle(head.headers, into: storage)
                 pending.removeFirst(consumed)
             case .body(let offset, let count, let consumed):
                 require(count > 0 && offset >= 0 && offset + count == consumed && consumed <= given,
@@ -157,6 +161,13 @@ private func drive(_ context: Context, _ pieces: [[UInt8]]) -> Outcome {
     }
     add(.endOfInput(parser.endOfInput()))
     return outcome
+}
+
+/// Gives `storage` a copy of a section in arrays of their own (the outcome keeps the original), so
+/// the next head is built in them in place.
+private func recycle(_ headers: HTTPHeaders, into storage: HTTPHeaderStorage?) {
+    guard let storage else { return }
+    storage.give(HTTPHeaders(bytes: headers.bytes.map { $0 }, fields: headers.fields.map { $0 }))
 }
 
 /// Serializes an accepted head with the framing the parser chose and parses it again.

@@ -94,7 +94,10 @@ public struct IPv6Address: Hashable, Comparable, Sendable, CustomStringConvertib
         self.low = low
     }
 
-    /// Builds an address from its sixteen bytes in network order.
+    /// Builds an address from its sixteen bytes in network order. Inlinable, so callers in other
+    /// modules (every accepted IPv6 or v4-mapped connection) get it specialized, not run through
+    /// generic witnesses that allocate.
+    @inlinable
     public init<Bytes: Collection>(bytes: Bytes) where Bytes.Element == UInt8 {
         precondition(bytes.count == 16, "an IPv6 address has 16 bytes")
         var high: UInt64 = 0

@@ -27,6 +27,10 @@ const int CLinuxShims_SOCK_CLOEXEC = SOCK_CLOEXEC;
 #endif
 const int CLinuxShims_IP_BIND_ADDRESS_NO_PORT = IP_BIND_ADDRESS_NO_PORT;
 
+// LinuxSys's EpollEvents spells these values out.
+_Static_assert(EPOLLIN == 0x001 && EPOLLOUT == 0x004 && EPOLLRDHUP == 0x2000 && EPOLLERR == 0x008 && EPOLLHUP == 0x010
+               && EPOLLET == 1u << 31, "epoll event bits differ from EpollEvents");
+
 const uint32_t CLinuxShims_EPOLLIN = EPOLLIN;
 const uint32_t CLinuxShims_EPOLLOUT = EPOLLOUT;
 const uint32_t CLinuxShims_EPOLLRDHUP = EPOLLRDHUP;

@@ -115,12 +115,20 @@ enum ASCII {
     /// Appends the decimal digits of `value`.
     static func appendDecimal(_ value: UInt64, to output: inout [UInt8]) {
         var divisor: UInt64 = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            output.append(zero &+ UInt8(rest / divisor))
-            rest %= divisor
-            divisor /= 10
+        var digits = 1
+        while divisor <= value / 10 {
+            divisor *= 10
+            digits += 1
+        }
+        // All digits in one step into capacity made for them (per-digit appends check the array's
+        // uniqueness and capacity for each).
+        output.append(addingCapacity: digits) { span in
+            var rest = value
+            while divisor > 0 {
+                span.append(zero &+ UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
         }
     }
 

@@ -259,3 +259,35 @@ public struct HTTPHeaders: Sendable, Sequence, Equatable, ExpressibleByDictionar
         self = rebuilt
     }
 }
+
+/// Header sections whose messages are done, kept so that the heads parsed next
+/// (`HTTPMessageParser.parse(_:storage:)`) reuse their arrays instead of allocating two per head.
+/// A section given back may still be held elsewhere; the parser then gets new arrays
+/// (copy-on-write), so giving one back early only costs the reuse. Bounded in count and in the
+/// size of what it keeps. Not thread-safe: one per worker thread.
+public final class HTTPHeaderStorage {
+    private var spare: [HTTPHeaders] = []
+    /// Sections kept at most.
+    public static let maximumSpare = 32
+    /// A section whose byte or field storage grew beyond these (a large head) is not kept: the
+    /// storage holds at most about 200 KiB however large the heads were.
+    static let maximumKeptBytes = 4 * 1024
+    static let maximumKeptFields = 128
+
+    public init() {}
+
+    /// Gives back a section whose message is done.
+    public func give(_ headers: HTTPHeaders) {
+        guard spare.count < Self.maximumSpare, headers.bytes.capacity > 0, headers.bytes.capacity <= Self.maximumKeptBytes,
+              headers.fields.capacity <= Self.maximumKeptFields else { return }
+        spare.append(headers)
+    }
+
+    /// The most recently given section, if any.
+    func take() -> HTTPHeaders? {
+        spare.popLast()
+    }
+
+    /// Sections kept now.
+    public var count: Int { spare.count }
+}

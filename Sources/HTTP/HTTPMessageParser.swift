@@ -186,12 +186,25 @@ public struct HTTPMessageParser: Sendable {
         }
     }
 
+    /// Whether `waitingFor` is `.upgradeDecision` (asked in a proxy's loops, without working out
+    /// the rest of `waitingFor`).
+    public var isAwaitingUpgradeDecision: Bool {
+        if case .upgradeDecision = state { return true }
+        return false
+    }
+
     /// Parses from the start of `input` and reports the first thing found (see `HTTPParseEvent`).
     /// Consumes at most to the end of the current message.
     public mutating func parse(_ input: Span<UInt8>) -> HTTPParseEvent {
+        parse(input, storage: nil)
+    }
+
+    /// `parse(_:)`, building a head's fields in storage from `storage` (a section whose message is
+    /// done) rather than in newly allocated arrays.
+    public mutating func parse(_ input: Span<UInt8>, storage: HTTPHeaderStorage?) -> HTTPParseEvent {
         switch state {
         case .head:
-            return parseHead(input)
+            return parseHead(input, storage: storage)
         case .fixedBody(let remaining):
             guard !input.isEmpty else { return .needMoreInput(consumed: 0) }
             let count = Int(min(remaining, UInt64(input.count)))
@@ -263,7 +276,7 @@ public struct HTTPMessageParser: Sendable {
 
     // MARK: Heads
 
-    private mutating func parseHead(_ input: Span<UInt8>) -> HTTPParseEvent {
+    private mutating func parseHead(_ input: Span<UInt8>, storage: HTTPHeaderStorage?) -> HTTPParseEvent {
         switch scanner.scan(input, limits: limits) {
         case .failed(let error):
             return fail(error)
@@ -275,10 +288,10 @@ public struct HTTPMessageParser: Sendable {
             let result: Result<ParsedHead, HTTPParseError>
             if buffer.isEmpty {
                 // The common case: the whole head arrived in this read; parse it in place.
-                result = Self.parseHead(input.extracting(contentStart..<end), kind: kind, lines: lines)
+                result = Self.parseHead(input.extracting(contentStart..<end), kind: kind, lines: lines, storage: storage)
             } else {
                 append(input, 0..<end)
-                result = Self.parseHead(buffer.span, kind: kind, lines: lines)
+                result = Self.parseHead(buffer.span, kind: kind, lines: lines, storage: storage)
                 releaseBuffer()
             }
             scanner = SectionScanner(mode: .head)
@@ -298,14 +311,14 @@ public struct HTTPMessageParser: Sendable {
         case response(HTTPResponseHead)
     }
 
-    private static func parseHead(_ head: Span<UInt8>, kind: Kind, lines: Int) -> Result<ParsedHead, HTTPParseError> {
+    private static func parseHead(_ head: Span<UInt8>, kind: Kind, lines: Int, storage: HTTPHeaderStorage?) -> Result<ParsedHead, HTTPParseError> {
         do throws(HTTPParseError) {
             switch kind {
             case .request:
-                let (request, framing) = try HeadParser.parseRequest(head, lines: lines)
+                let (request, framing) = try HeadParser.parseRequest(head, lines: lines, storage: storage)
                 return .success(.request(request, framing))
             case .response:
-                return .success(.response(try HeadParser.parseResponse(head, lines: lines)))
+                return .success(.response(try HeadParser.parseResponse(head, lines: lines, storage: storage)))
             }
         } catch {
             return .failure(error)

@@ -52,11 +52,11 @@ public enum HTTPSemantics {
     /// Only a Connection field naming something besides close/keep-alive lists other fields.
     private static func connectionListsOtherFields(_ headers: HTTPHeaders) -> Bool {
         headers.fields.contains { field in
-            guard headers.matches(field, connectionName) else { return false }
+            guard headers.matches(field, "Connection".utf8) else { return false }
             var other = false
             headers.forEachListElement(field.value) { element in
-                if !element.isEmpty, !ASCII.equalsIgnoringCase(headers.bytes[element], closeToken),
-                   !ASCII.equalsIgnoringCase(headers.bytes[element], keepAliveToken) { other = true }
+                if !element.isEmpty, !ASCII.equalsIgnoringCase(headers.bytes[element], "close".utf8),
+                   !ASCII.equalsIgnoringCase(headers.bytes[element], "keep-alive".utf8) { other = true }
             }
             return other
         }
@@ -64,23 +64,27 @@ public enum HTTPSemantics {
 
     private static func isHopByHop(_ field: HTTPHeaders.Field, in headers: HTTPHeaders, upgrading: Bool, listsOthers: Bool) -> Bool {
         let length = Int(field.nameEnd - field.start)
-        if length == 4, headers.matches(field, hostName) { return false }
-        if length == 7, upgrading, headers.matches(field, upgradeName) { return false }
-        if length < 64, hopByHopLengths & (1 << UInt64(length)) != 0, hopByHopNames.contains(where: { headers.matches(field, $0) }) { return true }
+        if length == 4, headers.matches(field, "Host".utf8) { return false }
+        if length == 7, upgrading, headers.matches(field, "Upgrade".utf8) { return false }
+        if hasHopByHopName(field, length: length, in: headers) { return true }
         return (listsOthers || length == 5) && headers.isListedInConnection(field) // 5: a field named "close"
     }
 
-    /// The fields RFC 9110 §7.6.1 and RFC 9112 define as hop-by-hop (Proxy-Connection and
-    /// Keep-Alive by common practice).
-    private static let hopByHopNames: [[UInt8]] = ["Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"]
-        .map { Array($0.utf8) }
-    /// Bit n set: some hop-by-hop name is n bytes long (a quick filter before comparing).
-    private static let hopByHopLengths: UInt64 = hopByHopNames.reduce(0) { $0 | 1 << UInt64($1.count) }
-    private static let hostName = Array("Host".utf8)
-    private static let connectionName = Array("Connection".utf8)
-    private static let closeToken = Array("close".utf8)
-    private static let keepAliveToken = Array("keep-alive".utf8)
-    private static let upgradeName = Array("Upgrade".utf8)
+    /// Whether the field is one RFC 9110 §7.6.1 and RFC 9112 define as hop-by-hop: Connection,
+    /// TE, Trailer, Transfer-Encoding, Upgrade, and by common practice Keep-Alive and
+    /// Proxy-Connection. By length first: most fields have none of these lengths. (Literals, not
+    /// a table of names: a static table is initialized lazily, and every request would pay the
+    /// check that it is.)
+    private static func hasHopByHopName(_ field: HTTPHeaders.Field, length: Int, in headers: HTTPHeaders) -> Bool {
+        switch length {
+        case 2: return headers.matches(field, "TE".utf8)
+        case 7: return headers.matches(field, "Trailer".utf8) || headers.matches(field, "Upgrade".utf8)
+        case 10: return headers.matches(field, "Connection".utf8) || headers.matches(field, "Keep-Alive".utf8)
+        case 16: return headers.matches(field, "Proxy-Connection".utf8)
+        case 17: return headers.matches(field, "Transfer-Encoding".utf8)
+        default: return false
+        }
+    }
 
     /// What an Expect field asks for (RFC 9110 §10.1.1).
     public enum Expectation: Sendable, Equatable {

@@ -39,10 +39,7 @@ public enum HTTPSerializer {
         output.append(ASCII.space)
         appendVersion(head.version, to: &output)
         appendCRLF(to: &output)
-        for (position, field) in head.headers.fields.enumerated()
-        where !isOmitted(position, omitting) && !isFraming(field, in: head.headers) {
-            appendField(field, of: head.headers, to: &output)
-        }
+        appendFields(of: head.headers, omitting: omitting, to: &output)
         appendFraming(framing, to: &output)
         appendCRLF(to: &output)
     }
@@ -64,10 +61,7 @@ public enum HTTPSerializer {
         output.append(ASCII.space)
         ASCII.append(head.reason, to: &output)
         appendCRLF(to: &output)
-        for (position, field) in head.headers.fields.enumerated()
-        where !isOmitted(position, omitting) && !isFraming(field, in: head.headers) {
-            appendField(field, of: head.headers, to: &output)
-        }
+        appendFields(of: head.headers, omitting: omitting, to: &output)
         if framing == .none && head.status >= 200 && head.status != 204,
            case .contentLength(let length)? = try? HeadParser.framing(head.headers, version: .http1_1, status: 502) {
             appendFraming(.contentLength(length), to: &output)
@@ -114,10 +108,32 @@ public enum HTTPSerializer {
     // MARK: Pieces
 
     static func appendVersion(_ version: HTTPVersion, to output: inout [UInt8]) {
-        output.append(contentsOf: [0x48, 0x54, 0x54, 0x50, ASCII.slash])
+        ASCII.append("HTTP/", to: &output)
         ASCII.appendDecimal(UInt64(version.major), to: &output)
         output.append(ASCII.period)
         ASCII.appendDecimal(UInt64(version.minor), to: &output)
+    }
+
+    /// Appends `name: value` CRLF for each field of `headers` that is neither in `omitting` nor a
+    /// framing field, in one step into capacity made for all of them: appending each name and
+    /// value as a slice retained the fields' storage and checked the output's uniqueness and
+    /// capacity several times per field.
+    static func appendFields(of headers: HTTPHeaders, omitting: UInt64, to output: inout [UInt8]) {
+        var length = 0
+        for (position, field) in headers.fields.enumerated() where !isOmitted(position, omitting) && !isFraming(field, in: headers) {
+            length += Int(field.end - field.start) + 4
+        }
+        guard length > 0 else { return }
+        output.append(addingCapacity: length) { out in
+            for (position, field) in headers.fields.enumerated() where !isOmitted(position, omitting) && !isFraming(field, in: headers) {
+                for index in field.name { out.append(headers.bytes[index]) }
+                out.append(ASCII.colon)
+                out.append(ASCII.space)
+                for index in field.value { out.append(headers.bytes[index]) }
+                out.append(ASCII.cr)
+                out.append(ASCII.lf)
+            }
+        }
     }
 
     static func appendField(_ field: HTTPHeaders.Field, of headers: HTTPHeaders, to output: inout [UInt8]) {

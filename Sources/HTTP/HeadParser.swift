@@ -4,7 +4,7 @@
 
 enum HeadParser {
     /// Parses `head` (start line through the empty line) as a request and decides its framing.
-    static func parseRequest(_ head: Span<UInt8>, lines: Int) throws(HTTPParseError) -> (HTTPRequestHead, HTTPBodyFraming) {
+    static func parseRequest(_ head: Span<UInt8>, lines: Int, storage: HTTPHeaderStorage? = nil) throws(HTTPParseError) -> (HTTPRequestHead, HTTPBodyFraming) {
         // request-line = method SP request-target SP HTTP-version (RFC 9112 §3)
         var index = 0
         while ASCII.isTokenChar(head[index]) { index += 1 }
@@ -36,7 +36,7 @@ enum HeadParser {
         }
         index += 2
 
-        let headers = try fields(head, from: index, lines: lines - 1, afterStartLine: true)
+        let headers = try fields(head, from: index, lines: lines - 1, afterStartLine: true, storage: storage)
         let request = HTTPRequestHead(method: method, target: target, version: version, headers: headers)
         try checkTarget(request)
         try checkHost(request)
@@ -49,7 +49,7 @@ enum HeadParser {
 
     /// Parses `head` as a response's status line and header section. Framing is decided by the
     /// caller, which knows the request method.
-    static func parseResponse(_ head: Span<UInt8>, lines: Int) throws(HTTPParseError) -> HTTPResponseHead {
+    static func parseResponse(_ head: Span<UInt8>, lines: Int, storage: HTTPHeaderStorage? = nil) throws(HTTPParseError) -> HTTPResponseHead {
         // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4)
         var index = 0
         let version = try version(head, at: &index, status: 502)
@@ -80,7 +80,7 @@ enum HeadParser {
         }
         index += 2
         // Field errors carry 400 here; the parser answers every response error with 502.
-        let headers = try fields(head, from: index, lines: lines - 1, afterStartLine: true)
+        let headers = try fields(head, from: index, lines: lines - 1, afterStartLine: true, storage: storage)
         return HTTPResponseHead(version: version, status: status, reason: reason, headers: headers)
     }
 
@@ -88,14 +88,25 @@ enum HeadParser {
     /// `field-name ":" OWS field-value OWS`. A line starting with whitespace is obs-fold (§5.2) and
     /// refused; whitespace between name and colon is refused (§5.1: MUST); values may hold VCHAR,
     /// obs-text, SP and HTAB, and lose their surrounding whitespace.
-    static func fields(_ section: Span<UInt8>, from start: Int, lines: Int, afterStartLine: Bool) throws(HTTPParseError) -> HTTPHeaders {
+    static func fields(
+        _ section: Span<UInt8>, from start: Int, lines: Int, afterStartLine: Bool, storage: HTTPHeaderStorage? = nil
+    ) throws(HTTPParseError) -> HTTPHeaders {
         guard section[start] != ASCII.cr else { return HTTPHeaders() }
+        // The arrays of a section whose message is done, when there is one: emptied in place, they
+        // need no allocation unless something still holds them (copy-on-write then makes new ones).
         var fields: [HTTPHeaders.Field] = []
+        var bytes: [UInt8] = []
+        if var reused = storage?.take() {
+            swap(&fields, &reused.fields)
+            swap(&bytes, &reused.bytes)
+            fields.removeAll(keepingCapacity: true)
+            bytes.removeAll(keepingCapacity: true)
+        }
         fields.reserveCapacity(lines)
         var index = start
         // Names and values are written through an OutputSpan into storage sized for the whole
-        // section: one allocation, and no per-byte capacity or uniqueness checks.
-        let bytes = try [UInt8](capacity: section.count - start) { (out: inout OutputSpan<UInt8>) throws(HTTPParseError) in
+        // section: one allocation at most, and no per-byte capacity or uniqueness checks.
+        try bytes.append(addingCapacity: section.count - start) { (out: inout OutputSpan<UInt8>) throws(HTTPParseError) in
             while section[index] != ASCII.cr {
                 if ASCII.isWhitespace(section[index]) {
                     if afterStartLine && fields.isEmpty {
@@ -171,20 +182,22 @@ enum HeadParser {
     ///   collapsed (RFC 9110 §8.6 allows either rejecting or collapsing identical values; the
     ///   serializer writes one Content-Length of its own, so the next hop never sees the duplicates).
     static func framing(_ headers: HTTPHeaders, version: HTTPVersion, status: Int) throws(HTTPParseError) -> HTTPBodyFraming? {
-        var transferEncoding: [Int] = []
-        var contentLength: [Int] = []
-        for (position, field) in headers.fields.enumerated() {
+        // Which fields frame the message, by position: a head has at most a few, and usually one
+        // Content-Length, so they are found without collecting positions in an array.
+        var hasTransferEncoding = false
+        var hasContentLength = false
+        for field in headers.fields {
             let length = Int(field.nameEnd - field.start)
             guard length == 17 || length == 14 else { continue }
-            if headers.matches(field, "Transfer-Encoding".utf8) { transferEncoding.append(position) }
-            else if headers.matches(field, "Content-Length".utf8) { contentLength.append(position) }
+            if headers.matches(field, "Transfer-Encoding".utf8) { hasTransferEncoding = true }
+            else if headers.matches(field, "Content-Length".utf8) { hasContentLength = true }
             else if isFramingLookalike(headers.bytes[field.name]) {
                 throw error(status, HTTPParseError.Reason.invalidFieldName,
                             "\(headers.string(field.name).debugDescription) would be a framing field to a server that reads _ as -")
             }
         }
-        if !transferEncoding.isEmpty {
-            if !contentLength.isEmpty {
+        if hasTransferEncoding {
+            if hasContentLength {
                 throw error(status, HTTPParseError.Reason.clAndTE, "both Content-Length and Transfer-Encoding (RFC 9112 §6.1)")
             }
             if version == .http1_0 {
@@ -194,8 +207,8 @@ enum HeadParser {
             var chunked = 0
             var last: Range<Int> = 0..<0
             var malformed = false
-            for position in transferEncoding {
-                headers.forEachListElement(headers.fields[position].value) { element in
+            for field in headers.fields where Int(field.nameEnd - field.start) == 17 && headers.matches(field, "Transfer-Encoding".utf8) {
+                headers.forEachListElement(field.value) { element in
                     // transfer-coding = token *( OWS ";" OWS transfer-parameter ): parameters on
                     // chunked are not defined, and a coding name must be a token.
                     if element.isEmpty || !headers.bytes[element].allSatisfy(ASCII.isTokenChar) { malformed = true }
@@ -217,12 +230,12 @@ enum HeadParser {
             }
             return .chunked
         }
-        if !contentLength.isEmpty {
+        if hasContentLength {
             var length: UInt64?
             var invalid = false
             var differing = false
-            for position in contentLength {
-                headers.forEachListElement(headers.fields[position].value) { element in
+            for field in headers.fields where Int(field.nameEnd - field.start) == 14 && headers.matches(field, "Content-Length".utf8) {
+                headers.forEachListElement(field.value) { element in
                     guard let value = ASCII.parseDecimal(headers.bytes[element]) else {
                         invalid = true
                         return

@@ -161,7 +161,9 @@ public struct RequestCorrelation: Sendable {
         }
     }
 
-    static let traceParentName: [UInt8] = Array("traceparent".utf8)
-    static let traceStateName: [UInt8] = Array("tracestate".utf8)
-    static let requestIDName: [UInt8] = Array("x-request-id".utf8)
+    // Literals rather than stored arrays: a static array is initialized lazily, and each request
+    // would pay the check that it is.
+    static var traceParentName: String.UTF8View { "traceparent".utf8 }
+    static var traceStateName: String.UTF8View { "tracestate".utf8 }
+    static var requestIDName: String.UTF8View { "x-request-id".utf8 }
 }

@@ -21,6 +21,10 @@ public struct TraceID: Sendable, Hashable, CustomStringConvertible {
 
     /// Appends the 32 lowercase hex digits.
     public func append(to output: inout [UInt8]) {
+        output.append(addingCapacity: 32) { append(to: &$0) }
+    }
+
+    func append(to output: inout OutputSpan<UInt8>) {
         TraceHex.append(high, digits: 16, to: &output)
         TraceHex.append(low, digits: 16, to: &output)
     }
@@ -100,13 +104,17 @@ public struct TraceContext: Sendable, Hashable, CustomStringConvertible {
 
     /// Appends the 55-character value (the version-00 fields, with `version` as parsed).
     public func append(to output: inout [UInt8]) {
-        TraceHex.append(UInt64(version), digits: 2, to: &output)
-        output.append(TraceHex.dash)
-        traceID.append(to: &output)
-        output.append(TraceHex.dash)
-        TraceHex.append(parentID, digits: 16, to: &output)
-        output.append(TraceHex.dash)
-        TraceHex.append(UInt64(flags), digits: 2, to: &output)
+        // Written in one step into capacity made for all of it: appending to the array one
+        // character at a time checks its uniqueness and capacity for each.
+        output.append(addingCapacity: Self.length) { span in
+            TraceHex.append(UInt64(version), digits: 2, to: &span)
+            span.append(TraceHex.dash)
+            traceID.append(to: &span)
+            span.append(TraceHex.dash)
+            TraceHex.append(parentID, digits: 16, to: &span)
+            span.append(TraceHex.dash)
+            TraceHex.append(UInt64(flags), digits: 2, to: &span)
+        }
     }
 
     /// The 55-character value.
@@ -183,15 +191,17 @@ public struct RequestID: Sendable, Hashable, CustomStringConvertible {
 
     /// Appends the 36 characters.
     public func append(to output: inout [UInt8]) {
-        TraceHex.append(high >> 32, digits: 8, to: &output)
-        output.append(TraceHex.dash)
-        TraceHex.append(high >> 16, digits: 4, to: &output)
-        output.append(TraceHex.dash)
-        TraceHex.append(high, digits: 4, to: &output)
-        output.append(TraceHex.dash)
-        TraceHex.append(low >> 48, digits: 4, to: &output)
-        output.append(TraceHex.dash)
-        TraceHex.append(low, digits: 12, to: &output)
+        output.append(addingCapacity: Self.length) { span in
+            TraceHex.append(high >> 32, digits: 8, to: &span)
+            span.append(TraceHex.dash)
+            TraceHex.append(high >> 16, digits: 4, to: &span)
+            span.append(TraceHex.dash)
+            TraceHex.append(high, digits: 4, to: &span)
+            span.append(TraceHex.dash)
+            TraceHex.append(low >> 48, digits: 4, to: &span)
+            span.append(TraceHex.dash)
+            TraceHex.append(low, digits: 12, to: &span)
+        }
     }
 
     /// The 36 characters.
@@ -227,7 +237,7 @@ enum TraceHex {
 
     /// Appends the low `count` hex digits of `value`, leading zeros included.
     @inline(__always)
-    static func append(_ value: UInt64, digits count: Int, to output: inout [UInt8]) {
+    static func append(_ value: UInt64, digits count: Int, to output: inout OutputSpan<UInt8>) {
         var shift = 4 * (count - 1)
         while shift >= 0 {
             let nibble = UInt8((value >> UInt64(shift)) & 0xF)

@@ -6,13 +6,16 @@ public struct EpollEvents: OptionSet, Sendable, Hashable {
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
-    public static let readable = EpollEvents(rawValue: CLinuxShims_EPOLLIN)
-    public static let writable = EpollEvents(rawValue: CLinuxShims_EPOLLOUT)
+    // The kernel's values (include/uapi/linux/eventpoll.h; shims.c asserts glibc's agree), as
+    // literals: a member made from a C `extern const` is initialized lazily, and every test of an
+    // event against it — several per event — paid the check that it was.
+    public static let readable = EpollEvents(rawValue: 0x001)
+    public static let writable = EpollEvents(rawValue: 0x004)
     /// The peer shut down its write side (FIN received).
-    public static let readHangup = EpollEvents(rawValue: CLinuxShims_EPOLLRDHUP)
-    public static let error = EpollEvents(rawValue: CLinuxShims_EPOLLERR)
-    public static let hangup = EpollEvents(rawValue: CLinuxShims_EPOLLHUP)
-    public static let edgeTriggered = EpollEvents(rawValue: CLinuxShims_EPOLLET)
+    public static let readHangup = EpollEvents(rawValue: 0x2000)
+    public static let error = EpollEvents(rawValue: 0x008)
+    public static let hangup = EpollEvents(rawValue: 0x010)
+    public static let edgeTriggered = EpollEvents(rawValue: 1 << 31)
 }
 
 /// One epoll instance and the buffer its events are read into. Not thread-safe: one per worker.

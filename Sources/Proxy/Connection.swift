@@ -240,8 +240,8 @@ final class Connection {
         get { extras?.decision }
         set { if newValue != nil || extras != nil { writableExtras.decision = newValue } }
     }
-    /// A routed session waits for a pool slot to this target (`maxConnections` reached).
-    var waitingForPool: UpstreamTarget? {
+    /// A routed session waits for a slot of this target's pool (`maxConnections` reached).
+    var waitingForPool: TargetPool? {
         get { extras?.waitingForPool }
         set { if newValue != nil || extras != nil { writableExtras.waitingForPool = newValue } }
     }
@@ -289,7 +289,7 @@ final class ConnectionExtras {
     var failureDetail: String?
     var expectedPeer: SPIFFEID?
     var decision: Decision?
-    var waitingForPool: UpstreamTarget?
+    var waitingForPool: TargetPool?
     var balanced: (BalancerState, Int, SocketAddress)?
     var upstreamAddress: SocketAddress?
     var metricService: ServiceLabels?

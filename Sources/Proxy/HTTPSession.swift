@@ -83,42 +83,102 @@ struct SessionInput {
     }
 }
 
+/// Byte arrays for what the proxy writes itself (heads, chunk lines, its own responses), lent to
+/// a session's outboxes only while bytes wait in them: serializing a message reuses the capacity
+/// of an earlier one instead of allocating per message, and an idle connection holds none. One
+/// per worker, used by its thread only.
+final class StagingPool {
+    private var spare: [[UInt8]] = []
+    /// Arrays kept for reuse, at most; a burst that needed more gives the rest back to malloc.
+    static let maximumSpare = 32
+    /// An array that grew larger (a big head or local response) is not kept: the pool holds at
+    /// most 128 KiB however large the messages were.
+    static let maximumKeptCapacity = 4 * 1024
+
+    init() {}
+
+    /// An empty array, with capacity from earlier use when there is one.
+    func take() -> [UInt8] {
+        spare.popLast() ?? []
+    }
+
+    /// Takes `bytes` back (emptied); `bytes` is left empty without storage.
+    func give(_ bytes: inout [UInt8]) {
+        guard bytes.capacity > 0 else { return }
+        if spare.count < Self.maximumSpare, bytes.capacity <= Self.maximumKeptCapacity {
+            bytes.removeAll(keepingCapacity: true)
+            spare.append(bytes)
+        }
+        bytes = []
+    }
+}
+
 /// What is waiting to be written to one end, in order: bytes the proxy made (heads, chunk lines,
-/// its own responses) and ranges of the opposite input buffer (body bytes, forwarded as read).
-/// A flush hands up to `maximumVectors` pieces to one sendmsg(2), so a response head and its body
-/// leave together rather than as two sends (and two segments) per response.
+/// its own responses), written into one staging array borrowed from the worker's `StagingPool`,
+/// and ranges of the opposite input buffer (body bytes, forwarded as read). A flush hands up to
+/// `maximumVectors` pieces to one sendmsg(2), so a response head and its body leave together
+/// rather than as two sends (and two segments) per response; once everything is written, the
+/// staging array goes back to the pool.
 struct Outbox {
-    /// One piece, 16 bytes: offsets are 32 bits (they index an input buffer or one owned piece,
-    /// both far below 4 GiB), so the two a response usually needs sit inline in `segments`.
+    /// One piece, 12 bytes: offsets are 32 bits (they index an input buffer or the staging
+    /// array, both far below 4 GiB), so the two a response usually needs sit inline in
+    /// `segments`.
     enum Segment {
-        case owned([UInt8], sent: UInt32)
+        /// `[from, to)` of the staging array.
+        case staged(from: UInt32, to: UInt32)
         /// `[from, to)` of the input buffer of the other direction.
         case input(from: UInt32, to: UInt32)
     }
 
-    var segments = SmallArray<Segment>()
-    var index = 0
-    var bytesQueued = 0
+    private let pool: StagingPool
+    /// Borrowed from `pool` while bytes are queued; empty without storage otherwise.
+    private var staged: [UInt8] = []
+    private(set) var segments = SmallArray<Segment>()
+    private var index = 0
+    private(set) var bytesQueued = 0
 
     static let maximumVectors = 8
+
+    init(pool: StagingPool) {
+        self.pool = pool
+    }
 
     var isEmpty: Bool { index == segments.count }
 
     /// Enough is queued for one full vectored write: send it before parsing more.
     var isFull: Bool { segments.count - index >= Self.maximumVectors }
 
-    mutating func append(_ bytes: [UInt8]) {
-        guard !bytes.isEmpty else { return }
-        bytesQueued += bytes.count
+    /// Whether the outbox holds an allocation: a staging array or storage past two pieces.
+    var holdsStorage: Bool { segments.hasSpareStorage || staged.capacity > 0 }
+
+    /// Queues the bytes `write` appends to the array it is given (which may already hold bytes
+    /// queued before: `write` only appends, or changes what it appended itself). Returns the
+    /// range written, for `staged(_:)`.
+    @discardableResult
+    mutating func append(writing write: (inout [UInt8]) -> Void) -> Range<Int> {
+        if staged.isEmpty, staged.capacity == 0 { staged = pool.take() }
+        let start = staged.count
+        write(&staged)
+        let end = staged.count
+        guard end > start else {
+            // Nothing written and nothing queued before: an idle outbox keeps no staging array.
+            if start == 0 { pool.give(&staged) }
+            return start..<start
+        }
+        bytesQueued += end - start
         // Bytes the proxy made one after another (a chunk's end and the next chunk's size line)
         // are one piece.
-        if segments.count > index, case .owned(var last, let sent) = segments[segments.count - 1], sent == 0 {
-            segments[segments.count - 1] = .owned([], sent: 0)
-            last.append(contentsOf: bytes)
-            segments[segments.count - 1] = .owned(last, sent: 0)
-            return
+        if index < segments.count, case .staged(let from, let to) = segments[segments.count - 1], Int(to) == start {
+            segments[segments.count - 1] = .staged(from: from, to: UInt32(end))
+        } else {
+            segments.append(.staged(from: UInt32(start), to: UInt32(end)))
         }
-        segments.append(.owned(bytes, sent: 0))
+        return start..<end
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        append { $0.append(contentsOf: bytes) }
     }
 
     /// Gives back storage kept for more than two pieces (for a connection going idle).
@@ -132,38 +192,39 @@ struct Outbox {
         bytesQueued += to - from
     }
 
+    /// The bytes of `range` of the staging array (as `append(writing:)` returned it).
+    func staged(_ range: Range<Int>) -> ArraySlice<UInt8> { staged[range] }
+
+    /// Forgets everything queued and gives the staging array back.
+    mutating func reset() {
+        segments.removeAll(keepingCapacity: true)
+        index = 0
+        bytesQueued = 0
+        pool.give(&staged)
+    }
+
     /// Writes in order until done or the end would block.
     mutating func flush(to end: RelayEndpoint, input: UnsafeMutableRawPointer?) -> EndpointWrite {
         while index < segments.count {
             let pieces = min(segments.count - index, Self.maximumVectors)
-            let outcome = withUnsafeTemporaryAllocation(of: IOVector.self, capacity: pieces) { vectors in
-                gather(from: index, into: vectors, filled: 0, input: input) { end.write(vectors: $0) }
+            let outcome = staged.withUnsafeBytes { stagedBytes in
+                withUnsafeTemporaryAllocation(of: IOVector.self, capacity: pieces) { vectors in
+                    for piece in 0..<pieces {
+                        switch segments[index + piece] {
+                        case .staged(let from, let to):
+                            vectors[piece] = IOVector(base: stagedBytes.baseAddress! + Int(from), count: Int(to - from))
+                        case .input(let from, let to):
+                            vectors[piece] = IOVector(base: input! + Int(from), count: Int(to - from))
+                        }
+                    }
+                    return end.write(vectors: vectors)
+                }
             }
             guard case .bytes(let count) = outcome else { return outcome }
             advance(by: count)
         }
-        segments.removeAll(keepingCapacity: true)
-        index = 0
+        reset()
         return .bytes(0)
-    }
-
-    /// Fills `vectors` with the pieces from `position` on, keeping each owned array's storage
-    /// pinned while `write` runs.
-    private func gather(
-        from position: Int, into vectors: UnsafeMutableBufferPointer<IOVector>, filled: Int, input: UnsafeMutableRawPointer?,
-        _ write: (UnsafeMutableBufferPointer<IOVector>) -> EndpointWrite
-    ) -> EndpointWrite {
-        guard filled < vectors.count else { return write(vectors) }
-        switch segments[position] {
-        case .owned(let bytes, let sent):
-            return bytes.withUnsafeBytes { buffer in
-                vectors[filled] = IOVector(base: buffer.baseAddress! + Int(sent), count: bytes.count - Int(sent))
-                return gather(from: position + 1, into: vectors, filled: filled + 1, input: input, write)
-            }
-        case .input(let from, let to):
-            vectors[filled] = IOVector(base: input! + Int(from), count: Int(to - from))
-            return gather(from: position + 1, into: vectors, filled: filled + 1, input: input, write)
-        }
     }
 
     /// Drops `count` written bytes from the front.
@@ -172,25 +233,25 @@ struct Outbox {
         bytesQueued -= count
         while left > 0, index < segments.count {
             switch segments[index] {
-            case .owned(let bytes, let sent):
-                let remaining = bytes.count - Int(sent)
-                if left >= remaining {
-                    segments[index] = .owned([], sent: 0)
-                    index += 1
-                    left -= remaining
-                } else {
-                    segments[index] = .owned(bytes, sent: sent + UInt32(left))
-                    left = 0
-                }
-            case .input(let from, let to):
+            case .staged(let from, let to), .input(let from, let to):
                 if left >= Int(to - from) {
                     index += 1
                     left -= Int(to - from)
                 } else {
-                    segments[index] = .input(from: from + UInt32(left), to: to)
+                    segments[index] = segments[index].dropping(UInt32(left))
                     left = 0
                 }
             }
+        }
+    }
+}
+
+extension Outbox.Segment {
+    /// The segment without its first `count` bytes.
+    func dropping(_ count: UInt32) -> Outbox.Segment {
+        switch self {
+        case .staged(let from, let to): return .staged(from: from + count, to: to)
+        case .input(let from, let to): return .input(from: from + count, to: to)
         }
     }
 }
@@ -256,13 +317,15 @@ final class HTTPSession {
     /// nil: requests are forwarded without them.
     private let ids: RequestIDSource?
     private let buffers: BufferPool
+    /// Header sections whose messages are done, for the next heads this worker parses.
+    private let headerStorage: HTTPHeaderStorage
 
     private var requests = HTTPMessageParser(.request)
     private var responses = HTTPMessageParser(.response)
     var requestInput = SessionInput()
     var responseInput = SessionInput()
-    private var toUpstream = Outbox()
-    private var toClient = Outbox()
+    private var toUpstream: Outbox
+    private var toClient: Outbox
 
     /// Requests in order; the first is the one whose response comes next.
     private var exchanges = SmallArray<HTTPExchange>()
@@ -382,11 +445,12 @@ final class HTTPSession {
         if routed == nil, replay.capacity > 0 { replay = [] }
     }
 
-    /// Whether the session holds anything allocated beyond its own fields: pool buffers, queue
-    /// storage past two entries, a replay copy (what `releaseIdleStorage` gives back; for tests).
+    /// Whether the session holds anything allocated beyond its own fields: pool buffers, a
+    /// staging array, queue storage past two entries, a replay copy (what `releaseIdleStorage`
+    /// and the outboxes' flushes give back; for tests).
     var holdsIdleStorage: Bool {
-        requestInput.buffer != nil || responseInput.buffer != nil || exchanges.hasSpareStorage || toUpstream.segments.hasSpareStorage
-            || toClient.segments.hasSpareStorage || requests.holdsStorage || responses.holdsStorage
+        requestInput.buffer != nil || responseInput.buffer != nil || exchanges.hasSpareStorage || toUpstream.holdsStorage
+            || toClient.holdsStorage || requests.holdsStorage || responses.holdsStorage
             || replay.capacity > 0
     }
 
@@ -413,9 +477,13 @@ final class HTTPSession {
     /// worker's connection owns it and is both).
     init(
         direction: TrafficDirection, client: RelayEndpoint, upstream: RelayEndpoint?, upstreamFailure: String?,
-        buffers: BufferPool, host: any HTTPSessionHost, router: (any HTTPRouting)? = nil, ids: RequestIDSource? = nil
+        buffers: BufferPool, staging: StagingPool = StagingPool(), headerStorage: HTTPHeaderStorage = HTTPHeaderStorage(),
+        host: any HTTPSessionHost, router: (any HTTPRouting)? = nil, ids: RequestIDSource? = nil
     ) {
         self.host = host
+        toUpstream = Outbox(pool: staging)
+        toClient = Outbox(pool: staging)
+        self.headerStorage = headerStorage
         self.router = router
         self.ids = ids
         self.direction = direction
@@ -472,7 +540,7 @@ final class HTTPSession {
             // Bytes queued while parsing go out together when parsing stops (a head and its body
             // in one sendmsg); the queue is always empty before reading, which may move the
             // input buffer's bytes the queue points into.
-            let awaitingUpgradeAnswer = requests.waitingFor == .upgradeDecision
+            let awaitingUpgradeAnswer = requests.isAwaitingUpgradeDecision
             // Routed: the next request is read once this one's response is complete.
             let routedGate = router != nil && reading == nil && !exchanges.isEmpty
             let parsesNext = !routedGate && !tunnelAgreed && !closing && (!requestsDone || reading != nil)
@@ -487,7 +555,7 @@ final class HTTPSession {
                     return .failed(clientFailed: false, detail: "writing to the upstream: \(failure)")
                 }
             } else if upstream == nil, router == nil {
-                toUpstream = Outbox()
+                toUpstream.reset()
             } else if upstream == nil, !toUpstream.isEmpty, !parsesNext || toUpstream.isFull {
                 // Routed, waiting for an upstream connection or a retry's backoff: the queued
                 // bytes point into the input buffer, which reading could move. Attaching resumes.
@@ -501,7 +569,7 @@ final class HTTPSession {
                 // are only drained; before that the response direction finishes the close.
                 return clientWriteShut ? lingerDrain() : .blocked
             }
-            if requests.waitingFor == .upgradeDecision, let accepted = pendingUpgrade {
+            if requests.isAwaitingUpgradeDecision, let accepted = pendingUpgrade {
                 pendingUpgrade = nil
                 requests.resolveUpgrade(accepted: accepted)
                 requestEventPending = true
@@ -520,11 +588,11 @@ final class HTTPSession {
             }
             // Until the upstream answers an Upgrade or CONNECT the parser takes nothing: the bytes
             // the client sent behind it wait in the input (for the tunnel, or the next request).
-            if !requestInput.isEmpty || requestEventPending, !requestsDone || reading != nil, requests.waitingFor != .upgradeDecision {
+            if !requestInput.isEmpty || requestEventPending, !requestsDone || reading != nil, !requests.isAwaitingUpgradeDecision {
                 if let outcome = parseRequest() { return outcome }
                 continue
             }
-            if requests.waitingFor == .upgradeDecision || (requestsDone && reading == nil) {
+            if requests.isAwaitingUpgradeDecision || (requestsDone && reading == nil) {
                 requestWait = .nothing
                 if clientEnded, !upstreamWriteShut { return forwardClientEnd() }
                 return .blocked
@@ -587,13 +655,13 @@ final class HTTPSession {
     /// One parser event for the request direction; nil to continue.
     private func parseRequest() -> Outcome? {
         let base = requestInput.start
-        let event = requestInput.withUnparsed { requests.parse($0) }
+        let event = requestInput.withUnparsed { requests.parse($0, storage: headerStorage) }
         requestEventPending = true
-        switch event {
+        switch consume event {
         case .needMoreInput(let consumed):
             requestEventPending = false
             requestInput.start += consumed
-            if consumed == 0, !requestInput.isEmpty, requests.waitingFor != .upgradeDecision {
+            if consumed == 0, !requestInput.isEmpty, !requests.isAwaitingUpgradeDecision {
                 // Nothing consumable (closed parser): drop what is left.
                 requestInput.start = requestInput.end
             }
@@ -602,18 +670,16 @@ final class HTTPSession {
             requestsSeen += 1
             requestHeadStartedAt = 0
             accept(head, framing: framing)
+            // Routed, the head lives on in the request until its response is done.
+            if router == nil { headerStorage.give(head.headers) }
         case .body(let offset, let count, let consumed):
             requestInput.start += consumed
             reading?.requestBodyBytes &+= UInt64(count)
             if !discardRequestBody {
                 if requestFraming == .chunked {
-                    var line: [UInt8] = []
-                    HTTPSerializer.chunkHeader(size: count, into: &line)
-                    queueUpstream(line)
+                    queueUpstream { HTTPSerializer.chunkHeader(size: count, into: &$0) }
                     queueUpstream(input: base + offset, to: base + offset + count)
-                    var end: [UInt8] = []
-                    HTTPSerializer.chunkEnd(into: &end)
-                    queueUpstream(end)
+                    queueUpstream { HTTPSerializer.chunkEnd(into: &$0) }
                 } else {
                     queueUpstream(input: base + offset, to: base + offset + count)
                 }
@@ -621,9 +687,7 @@ final class HTTPSession {
         case .messageEnd(let trailers, let consumed):
             requestInput.start += consumed
             if !discardRequestBody, requestFraming == .chunked {
-                var last: [UInt8] = []
-                HTTPSerializer.lastChunk(trailers: trailers, into: &last)
-                queueUpstream(last)
+                queueUpstream { HTTPSerializer.lastChunk(trailers: trailers, into: &$0) }
             }
             if let exchange = reading, exchange.closeAfter { requestsDone = true }
             reading = nil
@@ -687,7 +751,7 @@ final class HTTPSession {
             return
         }
         let upgrading = exchange.upgradeRequested && head.method != .CONNECT
-        toUpstream.append(forwardedHead(head, framing: framing, upgrading: upgrading, hopByHop: hopByHop, correlation: exchange.correlation))
+        toUpstream.append { forwardedHead(head, framing: framing, upgrading: upgrading, hopByHop: hopByHop, correlation: exchange.correlation, into: &$0) }
         responses.expectResponse(to: head.method, upgradeRequested: exchange.upgradeRequested && head.method != .CONNECT)
     }
 
@@ -869,46 +933,47 @@ final class HTTPSession {
     /// One parser event for the response direction; nil to continue.
     private func parseResponse() -> Outcome? {
         let base = responseInput.start
-        let event = responseInput.withUnparsed { responses.parse($0) }
+        let event = responseInput.withUnparsed { responses.parse($0, storage: headerStorage) }
         responseEventPending = true
-        switch event {
+        switch consume event {
         case .needMoreInput(let consumed):
             responseEventPending = false
             responseInput.start += consumed
             if consumed == 0 { responseInput.start = responseInput.end }
         case .responseHead(let head, let framing, let consumed):
+            // Forwarded (or dropped) before this case ends: its storage can serve the next head.
+            defer { headerStorage.give(head.headers) }
             responseInput.start += consumed
             guard let exchange = exchanges.first(where: { $0.local == nil }) else {
                 return .failed(clientFailed: false, detail: "the upstream sent a response nobody asked for")
             }
             let tunnel = framing == .tunnel
             if exchange.upgradeRequested, head.status >= 200 || tunnel {
-                if requests.waitingFor == .upgradeDecision {
+                if requests.isAwaitingUpgradeDecision {
                     requests.resolveUpgrade(accepted: tunnel)
                     requestEventPending = true
                 } else {
                     pendingUpgrade = tunnel
                 }
             }
-            /// Writes the forwarded head: hop-by-hop fields dropped, `Connection: close` added
+            /// Queues the forwarded head: hop-by-hop fields dropped, `Connection: close` added
             /// when asked; the usual keep-alive response without copying its fields.
-            func forward(framing: HTTPBodyFraming, close: Bool) -> [UInt8] {
-                var bytes: [UInt8] = []
+            func forward(framing: HTTPBodyFraming, close: Bool) {
                 let upgrading = tunnel && head.status == 101
-                if !upgrading, !close, let hopByHop = HTTPSemantics.hopByHopMask(in: head.headers) {
-                    HTTPSerializer.responseHead(head, framing: framing, omitting: hopByHop, into: &bytes)
-                } else {
-                    var forwarded = head
-                    HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
-                    if close { forwarded.headers.add(name: "Connection", value: "close") }
-                    HTTPSerializer.responseHead(forwarded, framing: framing, into: &bytes)
+                let written = toClient.append { bytes in
+                    if !upgrading, !close, let hopByHop = HTTPSemantics.hopByHopMask(in: head.headers) {
+                        HTTPSerializer.responseHead(head, framing: framing, omitting: hopByHop, into: &bytes)
+                    } else {
+                        var forwarded = head
+                        HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
+                        if close { forwarded.headers.add(name: "Connection", value: "close") }
+                        HTTPSerializer.responseHead(forwarded, framing: framing, into: &bytes)
+                    }
                 }
-                return bytes
+                bytesToClient &+= UInt64(written.count)
             }
             if head.status < 200, !tunnel {
-                let bytes = forward(framing: .none, close: false)
-                toClient.append(bytes)
-                bytesToClient &+= UInt64(bytes.count)
+                forward(framing: .none, close: false)
                 return nil
             }
             if let request = routed, !tunnel, request.retryCodes.contains(head.status), mayRetry(request) {
@@ -935,9 +1000,7 @@ final class HTTPSession {
                 exchange.closeAfter = true
                 requestsDone = true
             }
-            let bytes = forward(framing: framing, close: !keepAlive && !tunnel)
-            toClient.append(bytes)
-            bytesToClient &+= UInt64(bytes.count)
+            forward(framing: framing, close: !keepAlive && !tunnel)
             if tunnel {
                 if let request = routed {
                     // The connection becomes the tunnel's: it never returns to the pool.
@@ -956,22 +1019,16 @@ final class HTTPSession {
             responding?.responseBodyBytes &+= UInt64(count)
             bytesToClient &+= UInt64(count)
             if responseFraming == .chunked {
-                var line: [UInt8] = []
-                HTTPSerializer.chunkHeader(size: count, into: &line)
-                toClient.append(line)
+                toClient.append { HTTPSerializer.chunkHeader(size: count, into: &$0) }
                 toClient.append(input: base + offset, to: base + offset + count)
-                var end: [UInt8] = []
-                HTTPSerializer.chunkEnd(into: &end)
-                toClient.append(end)
+                toClient.append { HTTPSerializer.chunkEnd(into: &$0) }
             } else {
                 toClient.append(input: base + offset, to: base + offset + count)
             }
         case .messageEnd(let trailers, let consumed):
             responseInput.start += consumed
             if responseFraming == .chunked {
-                var last: [UInt8] = []
-                HTTPSerializer.lastChunk(trailers: trailers, into: &last)
-                toClient.append(last)
+                toClient.append { HTTPSerializer.lastChunk(trailers: trailers, into: &$0) }
             }
             finishResponse()
         case .tunnel:
@@ -1011,6 +1068,7 @@ final class HTTPSession {
         responding = nil
         if let request = routed {
             routed = nil
+            headerStorage.give(request.head.headers)
             exchange.endpoint = request.target.address
             router?.attemptEnded(request, outcome: EndpointPicker.Outcome(status: exchange.status ?? 502), now: now())
             router?.requestEnded(request)
@@ -1021,7 +1079,7 @@ final class HTTPSession {
             if reading === exchange { discardRequestBody = true }
             // Body bytes still queued for a connection that is not reused must never reach the
             // next request's connection.
-            if !reusable { toUpstream = Outbox() }
+            if !reusable { toUpstream.reset() }
             detachUpstream(reusable: reusable)
         }
         complete(exchange)
@@ -1163,32 +1221,33 @@ final class HTTPSession {
     /// `HTTPSemantics.hopByHopMask(in: request.head.headers)`.
     private func queueRoutedHead(_ request: RoutedRequest, hopByHop: UInt64?) {
         let upgrading = HTTPSemantics.isUpgradeRequest(request.head) && request.head.method != .CONNECT
-        toUpstream.append(forwardedHead(
-            request.head, framing: requestFraming, upgrading: upgrading, hopByHop: hopByHop, correlation: request.correlation, attempt: request.attempt
-        ))
+        toUpstream.append { forwardedHead(
+            request.head, framing: requestFraming, upgrading: upgrading, hopByHop: hopByHop, correlation: request.correlation,
+            attempt: request.attempt, into: &$0
+        ) }
     }
 
-    /// The bytes of a request head as forwarded: without its hop-by-hop fields, with the ids
-    /// `correlation` decided (`RequestCorrelation`: generated fields added, the ones they replace
-    /// left out) and, routed, the attempt's number in `x-weft-attempt-count`. The usual head is
-    /// written from the parsed one without copying its fields, what the proxy adds after them;
-    /// an upgrade, more than 64 fields (`hopByHop` nil) or a client's own attempt count go
-    /// through a copy.
+    /// Appends the bytes of a request head as forwarded to `bytes`: without its hop-by-hop
+    /// fields, with the ids `correlation` decided (`RequestCorrelation`: generated fields added,
+    /// the ones they replace left out) and, routed, the attempt's number in
+    /// `x-weft-attempt-count`. The usual head is written from the parsed one without copying its
+    /// fields, what the proxy adds after them; an upgrade, more than 64 fields (`hopByHop` nil) or
+    /// a client's own attempt count go through a copy.
     private func forwardedHead(
-        _ head: HTTPRequestHead, framing: HTTPBodyFraming, upgrading: Bool, hopByHop: UInt64?, correlation: RequestCorrelation?, attempt: Int? = nil
-    ) -> [UInt8] {
-        var bytes: [UInt8] = []
+        _ head: HTTPRequestHead, framing: HTTPBodyFraming, upgrading: Bool, hopByHop: UInt64?, correlation: RequestCorrelation?,
+        attempt: Int? = nil, into bytes: inout [UInt8]
+    ) {
         let clientSentCount = attempt != nil && head.headers.contains(Self.attemptCountName)
         if !upgrading, let hopByHop, !clientSentCount {
             let omitting = hopByHop | (correlation?.omitting ?? 0)
             guard correlation?.addsFields == true || attempt != nil else {
                 // Nothing to add (the ids were both there): the head as parsed, less its hop-by-hop fields.
                 HTTPSerializer.requestHead(head, framing: framing, omitting: omitting, into: &bytes)
-                return bytes
+                return
             }
             let extra = (correlation?.addedFieldsLength ?? 0) + (attempt != nil ? Self.attemptCountName.utf8.count + 24 : 0)
             HTTPSerializer.requestHead(head, framing: framing, omitting: omitting, reservingExtra: extra, into: &bytes)
-            bytes.removeLast(2) // the empty line ending the head, written again after the added fields
+            bytes.removeLast(2) // the empty line ending this head, written again after the added fields
             correlation?.appendAddedFields(to: &bytes)
             if let attempt {
                 bytes.append(contentsOf: Self.attemptCountName.utf8)
@@ -1197,7 +1256,7 @@ final class HTTPSession {
                 bytes.append(contentsOf: "\r\n".utf8)
             }
             bytes.append(contentsOf: "\r\n".utf8)
-            return bytes
+            return
         }
         var forwarded = head
         HTTPSemantics.removeHopByHop(from: &forwarded.headers, upgrading: upgrading)
@@ -1208,7 +1267,6 @@ final class HTTPSession {
             forwarded.headers.add(name: Self.attemptCountName, value: String(attempt))
         }
         HTTPSerializer.requestHead(forwarded, framing: framing, into: &bytes)
-        return bytes
     }
 
     private static let attemptCountName = "x-weft-attempt-count"
@@ -1223,10 +1281,10 @@ final class HTTPSession {
         return ids.correlate(forwarded, ignoring: 0)
     }
 
-    /// Queues request bytes for the upstream (and keeps them for a retry).
-    private func queueUpstream(_ bytes: [UInt8]) {
-        toUpstream.append(bytes)
-        if keepsReplay { keepForReplay(bytes) }
+    /// Queues the request bytes `write` appends for the upstream (and keeps them for a retry).
+    private func queueUpstream(writing write: (inout [UInt8]) -> Void) {
+        let written = toUpstream.append(writing: write)
+        if keepsReplay { keepForReplay(toUpstream.staged(written)) }
     }
 
     /// Queues `[from, to)` of the request input for the upstream (and keeps a copy for a retry).
@@ -1313,7 +1371,7 @@ final class HTTPSession {
         guard let router else { return }
         router.attemptEnded(request, outcome: outcome, now: now())
         detachUpstream(reusable: false)
-        toUpstream = Outbox()
+        toUpstream.reset()
         if mayRetry(request), router.prepareRetry(request, now: now()) {
             // prepareRetry chose the endpoint, counted the attempt and set the backoff; the
             // attempt starts when the backoff's deadline passes.
@@ -1331,7 +1389,7 @@ final class HTTPSession {
     private func answerRouted(_ request: RoutedRequest, status: Int, reason: String, flag: ResponseFlag) {
         routed = nil
         router?.requestEnded(request)
-        toUpstream = Outbox()
+        toUpstream.reset()
         guard let exchange = exchanges.first(where: { $0.routed === request }) else { return }
         exchange.flag = flag
         exchange.reason = reason

@@ -167,16 +167,47 @@ final class IstioSeriesTable: @unchecked Sendable {
         blocks[series / Self.seriesPerBlock].add((series % Self.seriesPerBlock) * Self.slotsPerSeries + slot, amount)
     }
 
+    /// The layout and bounds `recordRequest` uses, copied from the static ones once per table:
+    /// static values worked out from the bucket lists are initialized lazily, and each use would
+    /// check that they are.
+    private struct RequestLayout {
+        let slotsPerSeries = IstioSeriesTable.slotsPerSeries
+        let durationSum = IstioSeriesTable.durationSum
+        let requestSizeBase = IstioSeriesTable.requestSizeBase
+        let requestSizeSum = IstioSeriesTable.requestSizeSum
+        let responseSizeBase = IstioSeriesTable.responseSizeBase
+        let responseSizeSum = IstioSeriesTable.responseSizeSum
+        /// The duration bounds in microseconds: bucketing a request is integer comparisons only.
+        let durationBounds = IstioSeriesTable.durationBucketsMilliseconds.map { UInt64($0 * 1000) }
+        let sizeBounds = IstioSeriesTable.sizeBuckets
+
+        /// The first bucket whose bound holds the value; the last index is +Inf.
+        static func bucket(_ value: UInt64, _ bounds: [UInt64]) -> Int {
+            for (position, bound) in bounds.enumerated() where value <= bound { return position }
+            return bounds.count
+        }
+    }
+
+    private let layout = RequestLayout()
+
+    /// The duration bucket of a request that took `microseconds` (the last index is +Inf).
+    static func durationBucket(microseconds: UInt64) -> Int { RequestLayout.bucket(microseconds, RequestLayout().durationBounds) }
+
+    /// The size bucket of a body of `bytes` (the last index is +Inf).
+    static func sizeBucket(_ bytes: UInt64) -> Int { RequestLayout.bucket(bytes, sizeBuckets) }
+
     /// One HTTP request: count, duration and body sizes.
     func recordRequest(series: Int, durationNanoseconds: UInt64, requestBytes: UInt64, responseBytes: UInt64) {
-        add(series, Self.requests)
+        let block = blocks[series / Self.seriesPerBlock]
+        let base = (series % Self.seriesPerBlock) * layout.slotsPerSeries
         let microseconds = durationNanoseconds / 1000
-        add(series, Self.durationBase + Self.durationBucket(microseconds: microseconds))
-        add(series, Self.durationSum, microseconds)
-        add(series, Self.requestSizeBase + Self.sizeBucket(requestBytes))
-        add(series, Self.requestSizeSum, requestBytes)
-        add(series, Self.responseSizeBase + Self.sizeBucket(responseBytes))
-        add(series, Self.responseSizeSum, responseBytes)
+        block.add(base + Self.requests)
+        block.add(base + Self.durationBase + RequestLayout.bucket(microseconds, layout.durationBounds))
+        block.add(base + layout.durationSum, microseconds)
+        block.add(base + layout.requestSizeBase + RequestLayout.bucket(requestBytes, layout.sizeBounds))
+        block.add(base + layout.requestSizeSum, requestBytes)
+        block.add(base + layout.responseSizeBase + RequestLayout.bucket(responseBytes, layout.sizeBounds))
+        block.add(base + layout.responseSizeSum, responseBytes)
     }
 
     func recordTCPOpened(series: Int) {
@@ -196,20 +227,6 @@ final class IstioSeriesTable: @unchecked Sendable {
         add(series, Self.tcpReceived, received)
     }
 
-    /// The duration bounds in microseconds, worked out once: bucketing a request is integer
-    /// comparisons only.
-    private static let durationBoundsMicroseconds: [UInt64] = durationBucketsMilliseconds.map { UInt64($0 * 1000) }
-
-    /// The first bucket whose bound holds the value; the last index is +Inf.
-    static func durationBucket(microseconds: UInt64) -> Int {
-        for (position, bound) in durationBoundsMicroseconds.enumerated() where microseconds <= bound { return position }
-        return durationBoundsMicroseconds.count
-    }
-
-    static func sizeBucket(_ bytes: UInt64) -> Int {
-        for (position, bound) in sizeBuckets.enumerated() where bytes <= bound { return position }
-        return sizeBuckets.count
-    }
 
     /// Every series and its counters now (from any thread).
     func snapshot() -> [(key: IstioSeriesKey, values: [UInt64])] {

@@ -38,6 +38,9 @@ final class BalancerState: RetryBudgetOwner {
     let port: UInt16
     /// How each endpoint is reached (mTLS or not), worked out on first use.
     private var targets: [UpstreamTarget?]
+    /// The connection pool of each endpoint's target, once a request found it: later requests to
+    /// the endpoint take it from here instead of hashing the target to look it up.
+    private var pools: [TargetPool?]
 
     /// The upstream target of endpoint `index`, `make` computing it the first time.
     func target(of index: Int, _ make: (SocketAddress) -> UpstreamTarget) -> UpstreamTarget {
@@ -45,6 +48,18 @@ final class BalancerState: RetryBudgetOwner {
         let made = make(picker.endpoints[index].address)
         targets[index] = made
         return made
+    }
+
+    /// The pool of endpoint `index`'s target, if one was noted and its pools still hold it (a pool
+    /// left without connections is dropped, and a new one made for the next).
+    func pool(of index: Int) -> TargetPool? {
+        guard let pool = pools[index], !pool.isForgotten else { return nil }
+        return pool
+    }
+
+    /// Notes the pool of endpoint `index`'s target.
+    func note(_ pool: TargetPool, of index: Int) {
+        pools[index] = pool
     }
 
     /// The Service as Istio's metric labels name it.
@@ -59,6 +74,7 @@ final class BalancerState: RetryBudgetOwner {
         self.serviceName = serviceName
         self.port = port
         targets = Array(repeating: nil, count: picker.endpoints.count)
+        pools = Array(repeating: nil, count: picker.endpoints.count)
     }
 }
 
@@ -96,7 +112,7 @@ struct LocalAnswer: Error {
 final class RoutedRequest {
     /// The head as forwarded (filters applied), without `x-weft-attempt-count` and without the
     /// ids `correlation` adds.
-    var head: HTTPRequestHead
+    let head: HTTPRequestHead
     /// The request's `x-request-id` and trace context, decided on `head` (nil: none are added).
     var correlation: RequestCorrelation?
     var target: UpstreamTarget
@@ -123,7 +139,7 @@ final class RoutedRequest {
     /// A retry is counted in the budget and must be given back.
     var holdsRetry = false
     /// The SPIFFE identity the endpoint's sidecar proved for the current attempt (mTLS only).
-    var upstreamPeer: SPIFFEID?
+    var upstreamPeer: UpstreamPeer?
     /// The DestinationRule's connection limits for the backend (nil: unlimited).
     var connectionPool: DestinationRule.ConnectionPool?
     /// The matched rule's backends, for a retry that must go to another one.
@@ -167,11 +183,9 @@ final class RoutedRequest {
 
     /// The earliest of the deadlines that apply now (0: none).
     var nextDeadline: UInt64 {
-        var deadline: UInt64 = 0
-        for candidate in [requestDeadline, tryDeadline, backoffUntil] where candidate != 0 {
-            deadline = deadline == 0 ? candidate : min(deadline, candidate)
-        }
-        return deadline
+        // 0 means none: as UInt64.max it loses every comparison, and comes back as 0.
+        let earliest = min(requestDeadline &- 1, tryDeadline &- 1, backoffUntil &- 1)
+        return earliest &+ 1
     }
 }
 

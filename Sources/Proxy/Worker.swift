@@ -41,6 +41,10 @@ final class Worker {
     private var listeners: [Listener]
     let pipes: PipePool
     let buffers: BufferPool
+    /// Storage for the bytes HTTP sessions write themselves, lent while they wait to be sent.
+    let staging = StagingPool()
+    /// Header sections of finished HTTP messages, for the heads parsed next.
+    let headerStorage = HTTPHeaderStorage()
     /// This worker's counters; only this worker's thread writes them.
     let counters: CounterBlock
     /// mTLS state (nil when the Sidecar has no identity: everything is plaintext).
@@ -724,15 +728,15 @@ final class Worker {
             session.release()
             connection.http = nil
         }
-        if let target = connection.waitingForPool {
-            traffic.pools.removeWaiter(connection, from: target)
+        if let pool = connection.waitingForPool {
+            traffic.pools.removeWaiter(connection, from: pool)
             connection.waitingForPool = nil
         }
         if let lease = connection.lease {
             // Mid-exchange (or mid-connect): the connection cannot be reused.
             connection.lease = nil
             traffic.pools.close(lease, reset: reset || leaseMidExchange)
-            if let waiter = traffic.pools.popWaiter(lease.target) {
+            if let waiter = traffic.pools.popWaiter(lease.pool) {
                 waiter.waitingForPool = nil
                 waiter.retryAcquire = true
                 queue(waiter)

@@ -41,10 +41,11 @@ extension Worker {
         }
 
         // The session holds the ends. The connection is its host (time, policy, the end of each
-        // exchange) and, routed, its router: nothing per connection is copied into closures.
+        // exchange) and, routed, its router: nothing per connection is copied into closures. The
+        // staging and header storage are the worker's, lent per message.
         let session = HTTPSession(
             direction: connection.direction, client: clientEnd, upstream: upstreamEnd, upstreamFailure: upstreamFailure,
-            buffers: buffers, host: connection, router: routed ? connection : nil, ids: requestIDs
+            buffers: buffers, staging: staging, headerStorage: headerStorage, host: connection, router: routed ? connection : nil, ids: requestIDs
         )
         if let (buffer, count) = connection.early {
             connection.early = nil
@@ -233,7 +234,9 @@ struct RecentRequestSeries {
     private var next = 0
 
     func series(for inputs: RequestSeriesInputs) -> Int? {
-        for entry in entries where entry.inputs == inputs { return entry.series }
+        // Compared in place, by position: iterating would copy each remembered entry (a retain
+        // and a release per string it holds).
+        for position in entries.indices where entries[position].inputs == inputs { return entries[position].series }
         return nil
     }
 
@@ -302,7 +305,7 @@ extension Worker {
                 line.field("service", routed.serviceName)
                 line.field("route", routed.routeName)
                 line.field("attempts", routed.attempt)
-                if let peer = routed.upstreamPeer { line.field("upstream_peer", describing: peer) }
+                if let peer = routed.upstreamPeer { line.field("upstream_peer", peer.principal) }
             }
             if let endpoint = exchange.endpoint { line.field("endpoint", describing: endpoint) }
         }
@@ -312,10 +315,11 @@ extension Worker {
     /// or a routed request's Service and endpoint identity, with the exchange's status and flags.
     private func requestSeries(_ exchange: HTTPExchange, connection: Connection) -> Int {
         let inbound = connection.direction == .inbound
-        let routedService = exchange.routed?.serviceLabels
+        let routed = exchange.routed
+        let routedService = routed?.balancer?.serviceLabels
         let inputs = RequestSeriesInputs(
             inbound: inbound, version: traffic.snapshot.version,
-            peer: exchange.routed.map(\.upstreamPeer) ?? connection.tls?.peerIdentity,
+            peer: routed.map { $0.upstreamPeer?.id } ?? connection.tls?.peerIdentity,
             service: routedService, destination: routedService == nil ? connection.destination?.address : nil,
             responseCode: UInt16(clamping: exchange.status ?? 0), flag: exchange.flag)
         if let known = recentRequestSeries.series(for: inputs) { return known }
@@ -327,8 +331,10 @@ extension Worker {
         } else {
             service = .passthrough(inputs.destination.map { "\($0)" } ?? "-")
         }
+        // A routed request's endpoint principal was formatted once for its upstream connection.
+        let principal = routed.map { $0.upstreamPeer?.principal ?? "unknown" } ?? inputs.peer?.description ?? "unknown"
         let series = istio.series(IstioSeriesKey(
-            reporter: inbound ? .destination : .source, peerPrincipal: inputs.peer?.description ?? "unknown", service: service,
+            reporter: inbound ? .destination : .source, peerPrincipal: principal, service: service,
             tcp: false, responseCode: inputs.responseCode, responseFlags: inputs.flag?.rawValue ?? "-",
             mutualTLS: inbound ? connection.tls?.peerIdentity != nil : nil))
         recentRequestSeries.remember(inputs, series: series)

@@ -139,12 +139,10 @@ extension Worker {
 
     /// The Service a request is for: the one its Host names (any Kubernetes DNS form), else the
     /// one whose cluster IP and port the client connected to; with its position in
-    /// `recentServices`.
-    private func service(for authority: String, destination: SocketAddress) -> (service: (Service, ServicePort)?, position: Int) {
+    /// `recentServices` (`known`: the position the caller already found there).
+    private func service(for authority: String, destination: SocketAddress, known: Int?) -> (service: (Service, ServicePort)?, position: Int) {
+        if let known { return (recentServices.entries[known].service, known) }
         let snapshot = traffic.snapshot
-        if let known = recentServices.index(authority: authority, destination: destination, version: snapshot.version) {
-            return (recentServices.entries[known].service, known)
-        }
         let registry = snapshot.registry
         var found: (Service, ServicePort)?
         if !authority.isEmpty, let first = authority.utf8.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")), first != UInt8(ascii: "["),
@@ -171,7 +169,19 @@ extension Worker {
             return .respond(LocalAnswer(status: 500, body: "", reason: "the connection has no original destination", flag: nil))
         }
         traffic.refresh()
-        let (found, position) = service(for: exchange.authority, destination: destination)
+        let version = traffic.snapshot.version
+        let known = recentServices.index(authority: exchange.authority, destination: destination, version: version)
+        if let known, let balancer = recentServices.entries[known].balancer, balancer.version == version {
+            // A Service a recent request named, without routes: neither the Service nor the
+            // snapshot is looked up (or copied) again.
+            switch endpoint(of: balancer, head: head, connection: connection, now: now) {
+            case .success(let choice):
+                return .forward(forwardRequest(head, choice: choice, rule: nil, routeName: nil, now: now))
+            case .failure(let problem):
+                return .respond(problem)
+            }
+        }
+        let (found, position) = service(for: exchange.authority, destination: destination, known: known)
         guard let (service, port) = found else {
             if config.outboundTrafficMode == .registryOnly {
                 let host = exchange.authority.isEmpty ? "" : " (Host \(exchange.authority))"
@@ -185,15 +195,6 @@ extension Worker {
             return .forward(RoutedRequest(
                 head: head, target: upstreamTarget(destination), balancer: nil, budgetOwner: traffic.passthrough, endpointIndex: nil,
                 retry: nil, requestTimeout: nil, tryTimeout: nil, now: now, routeName: nil))
-        }
-        if let balancer = recentServices.entries[position].balancer, balancer.version == traffic.snapshot.version {
-            // The same Service as the connection's previous request, without routes.
-            switch endpoint(of: balancer, head: head, connection: connection, now: now) {
-            case .success(let choice):
-                return .forward(forwardRequest(head, choice: choice, rule: nil, routeName: nil, now: now))
-            case .failure(let problem):
-                return .respond(problem)
-            }
         }
         let registry = traffic.snapshot.registry
         guard let table = registry.routeTable(for: service, port: port) else {

@@ -16,24 +16,32 @@ extension Worker {
     func acquireUpstream(for connection: Connection, request: RoutedRequest) -> UpstreamAcquisition {
         let target = request.target
         let pools = traffic.pools
-        if let idle = pools.takeIdle(target, now: loop.now, idleTimeout: idleTimeout) {
+        // The pool as the request's balancer noted it for the endpoint, else looked up by target
+        // (and noted for the next request).
+        let balancer = request.endpointIndex.flatMap { index in request.balancer.map { ($0, index) } }
+        var pool = balancer.flatMap { $0.0.pool(of: $0.1) }
+        if pool == nil {
+            pool = pools.existingPool(target)
+            if let pool, let (state, index) = balancer { state.note(pool, of: index) }
+        }
+        if let pool, let idle = pools.takeIdle(from: pool, now: loop.now, idleTimeout: idleTimeout) {
             idle.owner = connection
             idle.requests += 1
             connection.lease = idle
-            request.upstreamPeer = idle.tls?.peerIdentity
+            request.upstreamPeer = idle.peer
             counters.add(Stat.upstreamReused)
             return .ready(idle.relayEndpoint, hungUp: false)
         }
         let limits = request.connectionPool
         let maxConnections = limits?.maxConnections ?? DestinationRule.ConnectionPool.unlimited
-        if let live = pools.live[target], live >= maxConnections {
+        if let pool, pool.live >= maxConnections {
             let maxPending = limits?.http1MaxPendingRequests ?? DestinationRule.ConnectionPool.unlimited
-            guard (pools.waiters[target]?.count ?? 0) < maxPending else {
-                return .failed(reason: "upstream overflow: \(live) connections to \(target.address) (maxConnections \(maxConnections)) and \(maxPending) requests waiting (http1MaxPendingRequests)",
+            guard pool.waiters.count < maxPending else {
+                return .failed(reason: "upstream overflow: \(pool.live) connections to \(target.address) (maxConnections \(maxConnections)) and \(maxPending) requests waiting (http1MaxPendingRequests)",
                                flag: .upstreamOverflow)
             }
-            pools.waiters[target, default: []].append(connection)
-            connection.waitingForPool = target
+            pools.addWaiter(connection, to: pool)
+            connection.waitingForPool = pool
             return .pending
         }
         let descriptor: Descriptor
@@ -44,6 +52,7 @@ extension Worker {
             return .failed(reason: "cannot open a connection to \(target.address): \(error)", flag: .upstreamConnectionFailure)
         }
         let upstream = pools.add(target: target, descriptor: descriptor, now: loop.now)
+        if let (state, index) = balancer { state.note(upstream.pool, of: index) }
         upstream.requests = 1
         do {
             try Socket.setNoDelay(descriptor)
@@ -56,7 +65,7 @@ extension Worker {
                 connection.lease = upstream
                 if target.mutualTLS {
                     startPooledHandshake(upstream)
-                    request.upstreamPeer = upstream.tls?.peerIdentity
+                    request.upstreamPeer = upstream.peer
                     return upstream.state == .ready ? .ready(upstream.relayEndpoint, hungUp: false) : .pending
                 }
                 upstream.becomeReady(now: loop.now)
@@ -76,19 +85,18 @@ extension Worker {
     /// Gives the connection's upstream back to the pool, or closes it; hands a freed slot to a
     /// client waiting at `maxConnections`.
     func releaseUpstream(of connection: Connection, reusable: Bool) {
-        if let target = connection.waitingForPool {
-            traffic.pools.removeWaiter(connection, from: target)
+        if let pool = connection.waitingForPool {
+            traffic.pools.removeWaiter(connection, from: pool)
             connection.waitingForPool = nil
         }
         guard let upstream = connection.lease else { return }
         connection.lease = nil
-        let target = upstream.target
         if reusable, upstream.state == .ready, !upstream.hungUp, !draining {
             traffic.pools.putIdle(upstream, now: loop.now)
         } else {
             traffic.pools.close(upstream, reset: upstream.state != .ready || !reusable)
         }
-        if let waiter = traffic.pools.popWaiter(target) {
+        if let waiter = traffic.pools.popWaiter(upstream.pool) {
             waiter.waitingForPool = nil
             waiter.retryAcquire = true
             queue(waiter)
@@ -195,7 +203,7 @@ extension Worker {
             return
         }
         owner.lastActivity = loop.now
-        session.routedRequest?.upstreamPeer = upstream.tls?.peerIdentity
+        session.routedRequest?.upstreamPeer = upstream.peer
         session.attach(upstream.relayEndpoint, hungUp: upstream.hungUp)
         driveHTTP(owner, session, requests: true, responses: true)
     }
@@ -206,7 +214,7 @@ extension Worker {
         traffic.pools.close(upstream, reset: true)
         guard let owner, owner.lease === upstream else { return }
         owner.lease = nil
-        if let waiter = traffic.pools.popWaiter(upstream.target) {
+        if let waiter = traffic.pools.popWaiter(upstream.pool) {
             waiter.waitingForPool = nil
             waiter.retryAcquire = true
             queue(waiter)

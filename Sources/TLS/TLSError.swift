@@ -153,9 +153,21 @@ enum OpenSSLErrors {
         }
     }
 
-    /// Discards the queue before an SSL_* I/O call, as SSL_get_error(3) requires.
+    /// Discards the queue before an SSL_* call whose failure is classified, as SSL_get_error(3)
+    /// requires (handshake steps and shutdown: a few per connection).
     @inline(__always)
     static func clear() {
         ERR_clear_error()
     }
+
+    /// Debug builds: stops when the queue holds an entry before a read or write, which would make
+    /// SSL_get_error misreport that call (see `TLSStream`: every path that can leave one drains
+    /// it). Release builds do not look.
+    @inline(__always)
+    static func assertEmpty() {
+        assert(ERR_peek_error() == 0, "OpenSSL's error queue was left non-empty before an SSL read or write: \(drain().map(\.text))")
+    }
+
+    /// Whether this thread's queue is empty (tests).
+    static var isEmpty: Bool { ERR_peek_error() == 0 }
 }

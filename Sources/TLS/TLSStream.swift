@@ -199,7 +199,13 @@ public final class TLSStream {
         OpenSSLErrors.clear()
         let result = SSL_do_handshake(ssl)
         let savedErrno = errno
-        if result == 1 { return finishHandshake() }
+        if result == 1 {
+            let step = finishHandshake()
+            // The checks after the handshake read certificate fields through OpenSSL, which may
+            // queue errors of their own: `read` and `write` rely on an empty queue.
+            OpenSSLErrors.clear()
+            return step
+        }
         switch SSL_get_error(ssl, result) {
         case SSL_ERROR_WANT_READ: return .wantRead
         case SSL_ERROR_WANT_WRITE: return .wantWrite
@@ -273,6 +279,16 @@ public final class TLSStream {
 
     // MARK: - Data
 
+    // SSL_get_error(3) needs the thread's error queue empty before an I/O call. `read` and `write`
+    // do not clear it first (ERR_clear_error fetches OpenSSL's thread state — OPENSSL_init_crypto,
+    // a pthread_once, a thread-local lookup — and wipes its 16 slots, on every read and write of
+    // every request): instead every path that can leave an entry empties it after itself —
+    // a failed call is classified, which drains the queue; handshakes and `closeWrite` clear it
+    // (once per connection); the other OpenSSL calls of this module drain on failure. A call that
+    // succeeds, or that SSL_get_error calls WANT_READ, WANT_WRITE or ZERO_RETURN, leaves nothing:
+    // SSL_get_error looks at the queue first and answers SSL_ERROR_SSL or SSL_ERROR_SYSCALL
+    // whenever it holds an entry. Debug builds check the queue before each read and write.
+
     /// Reads decrypted bytes into `buffer`. `.bytes(n)` with n ≥ 1, `.wantRead` when nothing is
     /// buffered and the socket is empty, `.closed` after the peer's close_notify, `.failed` on a
     /// truncation, reset or protocol error. Session tickets that arrive here go to the session
@@ -284,7 +300,7 @@ public final class TLSStream {
     /// Precondition: `handshake()` returned `.done`.
     public func read(into buffer: UnsafeMutableRawPointer, count: Int) -> TLSIO {
         if let early = ioPrecheck() { return early }
-        OpenSSLErrors.clear()
+        OpenSSLErrors.assertEmpty()
         var done = 0
         let result = SSL_read_ex(ssl, buffer, count, &done)
         let savedErrno = errno
@@ -304,7 +320,7 @@ public final class TLSStream {
     public func write(from buffer: UnsafeRawPointer, count: Int) -> TLSIO {
         if let early = ioPrecheck() { return early }
         guard count > 0 else { return .bytes(0) }
-        OpenSSLErrors.clear()
+        OpenSSLErrors.assertEmpty()
         var done = 0
         let result = SSL_write_ex(ssl, buffer, count, &done)
         let savedErrno = errno

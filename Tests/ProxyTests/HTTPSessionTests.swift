@@ -403,7 +403,7 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         let input = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 1)
         defer { input.deallocate() }
         for (index, byte) in "0123456789".utf8.enumerated() { input.storeBytes(of: byte, toByteOffset: index, as: UInt8.self) }
-        var outbox = Outbox()
+        var outbox = Outbox(pool: StagingPool())
         outbox.append(Array("head;".utf8))
         outbox.append(input: 0, to: 4)
         outbox.append(Array("\r\n".utf8))
@@ -419,7 +419,7 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
     @Test func moreThanOneVectorsWorthGoesOutInSeveralWrites() {
         let pair = SocketPair()
         defer { pair.close() }
-        var outbox = Outbox()
+        var outbox = Outbox(pool: StagingPool())
         var expected = ""
         let input = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 1)
         defer { input.deallocate() }
@@ -439,7 +439,7 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         defer { pair.close() }
         var size: Int32 = 4096
         setsockopt(pair.near.rawValue, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var outbox = Outbox()
+        var outbox = Outbox(pool: StagingPool())
         let block = [UInt8](repeating: UInt8(ascii: "a"), count: 100_000)
         outbox.append(block)
         outbox.append(Array("end".utf8))
@@ -455,6 +455,45 @@ func forwardedIDs(_ head: HTTPRequestHead) -> (requestID: String, trace: TraceCo
         }
         #expect(received.utf8.count == 100_003 && received.hasSuffix("aend"))
         #expect(outbox.isEmpty && outbox.bytesQueued == 0)
+    }
+
+    @Test func bytesMadeAfterAPartialWriteFollowTheRestEvenWhenTheStagingArrayGrows() {
+        let pair = SocketPair()
+        defer { pair.close() }
+        var size: Int32 = 4096
+        setsockopt(pair.near.rawValue, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var outbox = Outbox(pool: StagingPool())
+        outbox.append([UInt8](repeating: UInt8(ascii: "a"), count: 50_000))
+        guard case .wait = outbox.flush(to: .socket(pair.near), input: nil) else {
+            Issue.record("a 50 kB write into a 4 KiB socket buffer should have blocked")
+            return
+        }
+        // Appended while the first bytes are half written: the array grows (moves), and the
+        // pieces are offsets into it, so nothing is lost or reordered.
+        outbox.append { $0.append(contentsOf: [UInt8](repeating: UInt8(ascii: "b"), count: 100_000)) }
+        outbox.append(Array("end".utf8))
+        var received = ""
+        for _ in 0..<2000 where !received.hasSuffix("end") {
+            received += drain(pair.far)
+            _ = outbox.flush(to: .socket(pair.near), input: nil)
+        }
+        #expect(received == String(repeating: "a", count: 50_000) + String(repeating: "b", count: 100_000) + "end")
+        #expect(outbox.isEmpty && outbox.bytesQueued == 0)
+    }
+
+    @Test func aFlushedOutboxGivesItsStagingArrayBackForTheNextMessage() {
+        let pair = SocketPair()
+        defer { pair.close() }
+        let pool = StagingPool()
+        var outbox = Outbox(pool: pool)
+        outbox.append(Array("HTTP/1.1 200 OK\r\n\r\n".utf8))
+        #expect(outbox.flush(to: .socket(pair.near), input: nil) == .bytes(0))
+        #expect(drain(pair.far) == "HTTP/1.1 200 OK\r\n\r\n")
+        let reused = pool.take()
+        #expect(reused.isEmpty && reused.capacity >= 19, "the flushed bytes' storage is in the pool, emptied")
+        var big = [UInt8](repeating: 0, count: StagingPool.maximumKeptCapacity + 1)
+        pool.give(&big)
+        #expect(big.capacity == 0 && pool.take().capacity == 0, "an array that grew too large is not kept")
     }
 }
 

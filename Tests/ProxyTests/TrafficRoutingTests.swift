@@ -143,6 +143,28 @@ import Testing
     }
 }
 
+@Suite struct RoutedRequestTests {
+    @Test func theNextDeadlineIsTheEarliestOneSetAndZeroWhenNone() {
+        let head = HTTPRequestHead(method: .GET, target: "/", headers: ["Host": "reviews"])
+        let target = UpstreamTarget(address: SocketAddress(IPv4Address(10, 0, 0, 1), port: 80), mutualTLS: false, expectedPeer: nil)
+        let none = RoutedRequest(head: head, target: target, balancer: nil, budgetOwner: PassthroughBudget(), endpointIndex: nil, retry: nil,
+                                 requestTimeout: nil, tryTimeout: nil, now: 1000, routeName: nil)
+        #expect(none.nextDeadline == 0)
+        none.backoffUntil = 5000
+        #expect(none.nextDeadline == 5000)
+        none.tryDeadline = 3000
+        #expect(none.nextDeadline == 3000)
+        let timed = RoutedRequest(head: head, target: target, balancer: nil, budgetOwner: PassthroughBudget(), endpointIndex: nil, retry: nil,
+                                  requestTimeout: .nanoseconds(500), tryTimeout: nil, now: 1000, routeName: nil)
+        #expect(timed.nextDeadline == 1500)
+        timed.backoffUntil = 1200
+        #expect(timed.nextDeadline == 1200)
+        timed.backoffUntil = 0
+        timed.tryDeadline = .max
+        #expect(timed.nextDeadline == 1500)
+    }
+}
+
 @Suite struct UpstreamPoolTests {
     private let target = UpstreamTarget(address: SocketAddress(IPv4Address(10, 0, 0, 1), port: 8080), mutualTLS: false, expectedPeer: nil)
 
@@ -154,15 +176,15 @@ import Testing
         let b = pools.add(target: target, descriptor: socket(), now: 0)
         a.becomeReady(now: 0)
         b.becomeReady(now: 0)
-        #expect(pools.live[target] == 2 && pools.count == 2)
+        #expect(pools.live(target) == 2 && pools.count == 2)
         pools.putIdle(a, now: 10)
         pools.putIdle(b, now: 20)
         #expect(pools.takeIdle(target, now: 30, idleTimeout: 100) === b, "the most recently used first")
         // a has been idle 100 by now: closed on the way, nothing to reuse.
         #expect(pools.takeIdle(target, now: 110, idleTimeout: 100) == nil)
-        #expect(pools.live[target] == 1 && pools.count == 1)
+        #expect(pools.live(target) == 1 && pools.count == 1)
         pools.close(b)
-        #expect(pools.live[target] == nil && pools.count == 0)
+        #expect(pools.live(target) == 0 && pools.existingPool(target) == nil && pools.count == 0)
         #expect(pools.connection(slot: b.slot, generation: b.generation) == nil, "a closed slot's token names nothing")
     }
 
@@ -176,6 +198,40 @@ import Testing
         #expect(pools.count == 0)
     }
 
+    @Test func aTargetsPoolLastsWhileItHasConnectionsOrWaitersAndItsConnectionsComeBackToIt() {
+        let pools = UpstreamPools()
+        let other = UpstreamTarget(address: SocketAddress(IPv4Address(10, 0, 0, 2), port: 8080), mutualTLS: false, expectedPeer: nil)
+        let a = pools.add(target: target, descriptor: socket(), now: 0)
+        let b = pools.add(target: other, descriptor: socket(), now: 0)
+        a.becomeReady(now: 0)
+        b.becomeReady(now: 0)
+        #expect(a.pool === pools.existingPool(target) && b.pool === pools.existingPool(other) && a.pool !== b.pool)
+        pools.putIdle(a, now: 1)
+        #expect(pools.takeIdle(other, now: 2, idleTimeout: 100) == nil, "another target's idle connection is never handed out")
+        #expect(pools.takeIdle(from: a.pool, now: 2, idleTimeout: 100) === a)
+        pools.close(a)
+        #expect(pools.existingPool(target) == nil, "no connection and no waiter: forgotten")
+        let c = pools.add(target: other, descriptor: socket(), now: 3)
+        #expect(c.pool === b.pool)
+        pools.close(b)
+        #expect(pools.existingPool(other) === c.pool)
+        pools.close(c)
+        #expect(pools.existingPool(other) == nil && pools.count == 0)
+    }
+
+    @Test func aBalancerRemembersItsEndpointsPoolsUntilThePoolsForgetThem() {
+        let pools = UpstreamPools()
+        let endpoints = [ResolvedEndpoint(address: target.address), ResolvedEndpoint(address: SocketAddress(IPv4Address(10, 0, 0, 2), port: 8080))]
+        let balancer = BalancerState(picker: EndpointPicker(endpoints: endpoints, policy: nil, now: 0), policy: nil, version: 1,
+                                     serviceName: "shop/reviews", port: 80)
+        #expect(balancer.pool(of: 0) == nil)
+        let a = pools.add(target: target, descriptor: socket(), now: 0)
+        balancer.note(a.pool, of: 0)
+        #expect(balancer.pool(of: 0) === pools.existingPool(target) && balancer.pool(of: 1) == nil)
+        pools.close(a)
+        #expect(balancer.pool(of: 0) == nil, "a pool dropped for having no connection is not handed out again")
+    }
+
     @Test func closeIdleWithZeroClosesEveryIdleConnection() {
         let pools = UpstreamPools()
         let busy = pools.add(target: target, descriptor: socket(), now: 0)
@@ -183,7 +239,7 @@ import Testing
         idle.becomeReady(now: 0)
         pools.putIdle(idle, now: 5)
         pools.closeIdle(now: 6, olderThan: 0)
-        #expect(pools.count == 1 && pools.idle.isEmpty)
+        #expect(pools.count == 1 && pools.idleCount == 0)
         pools.close(busy)
     }
 }
