@@ -21,15 +21,8 @@ import Testing
         }
 
         /// Pumps as the worker does after epoll_wait: the edges of whatever arrived are noted first.
-        func pumpRequests(budget: Int) -> HTTPSession.Outcome {
-            session.noteEdges(client: client.far, upstream: upstream.near)
-            return session.pumpRequests(budget: budget)
-        }
-
-        func pumpResponses(budget: Int) -> HTTPSession.Outcome {
-            session.noteEdges(client: client.far, upstream: upstream.near)
-            return session.pumpResponses(budget: budget)
-        }
+        func pumpRequests(budget: Int) -> HTTPSession.Outcome { session.pumpRequests(budget: budget, afterEdgesOf: client.far, upstream.near) }
+        func pumpResponses(budget: Int) -> HTTPSession.Outcome { session.pumpResponses(budget: budget, afterEdgesOf: client.far, upstream.near) }
 
         deinit {
             session.release()

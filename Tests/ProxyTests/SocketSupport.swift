@@ -66,6 +66,18 @@ extension HTTPSession {
         if isReadable(client) { noteClientReadable() }
         if let upstream, isReadable(upstream) { noteUpstreamReadable() }
     }
+
+    /// `pumpRequests` as the worker runs it: after noting the edges of `client` and `upstream`.
+    func pumpRequests(budget: Int, afterEdgesOf client: Descriptor, _ upstream: Descriptor?) -> Outcome {
+        noteEdges(client: client, upstream: upstream)
+        return pumpRequests(budget: budget)
+    }
+
+    /// `pumpResponses` as the worker runs it: after noting the edges of `client` and `upstream`.
+    func pumpResponses(budget: Int, afterEdgesOf client: Descriptor, _ upstream: Descriptor?) -> Outcome {
+        noteEdges(client: client, upstream: upstream)
+        return pumpResponses(budget: budget)
+    }
 }
 
 /// An HTTP session's host for tests: a clock, an optional policy and the exchanges it completed.
