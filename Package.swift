@@ -20,12 +20,10 @@ let package = Package(
         ),
         .systemLibrary(
             name: "CNetfilter",
-            pkgConfig: "libnftnl",
             providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
         ),
         .systemLibrary(
             name: "COpenSSL",
-            pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
         // OpenSSL macros Swift cannot import, as functions (one header + source per user target).
@@ -35,7 +33,6 @@ let package = Package(
         ),
         .systemLibrary(
             name: "CYAML",
-            pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
 
@@ -82,10 +79,10 @@ let package = Package(
         .executableTarget(
             name: "weft",
             dependencies: [
-                "Addresses", "Admin", "Config", "Netfilter", "Proxy", "LinuxSys", "Identity", "PKI",
+                "Addresses", "Admin", "Config", "Netfilter", "Proxy", "LinuxSys", "Identity", "PKI", "TLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            // Release builds (`--static-swift-stdlib`: Scripts/bench, deploy/) are linked for a
+            // Release builds (Scripts/build-release, for Scripts/bench and deploy/) are linked for a
             // small resident set, each measured on an idle sidecar with mTLS:
             // - lld with packed relative relocations (RELR): the relocation table shrinks from
             //   1.9 MiB to a few KiB, and the resident memory by about 2.3 MiB (23.4-24.0 →
@@ -94,18 +91,31 @@ let package = Package(
             //   dlopen'ed into a Swift program, which Weft never does): every library symbol the
             //   loader resolves at startup would otherwise be looked up in a table of all of
             //   Weft's symbols. About 0.4 MiB.
-            // - libstdc++ (which the Swift runtime needs) linked statically, found through
-            //   Scripts/static-libs, which holds only its archive: only what the runtime uses is
-            //   mapped, instead of touching pages all over libstdc++.so. About 1.0 MiB. Where the
-            //   link there does not resolve (another compiler version), the shared library is
-            //   used as before.
-            // Together 17.1 → 15.8 MiB idle (medians of five starts, RSS from smaps_rollup).
+            // - libstdc++ (which the Swift runtime needs), OpenSSL, libyaml and libnftnl linked
+            //   statically, found through Scripts/static-libs, which holds links to their archives
+            //   (its -L comes before the system's, as the system library targets declare no
+            //   pkg-config name that would add /usr/lib/x86_64-linux-gnu first): only the code Weft
+            //   uses is mapped, instead of pages all over each shared library. libstdc++ about
+            //   1.0 MiB; the C libraries 16.2 → 14.0-14.8 MiB. Scripts/build-release fails if one
+            //   would be loaded as a shared library after all; `weft version` names the OpenSSL.
+            // - The code a sidecar runs laid out together: Scripts/link-order.txt (written by
+            //   Scripts/orderfile from a profile of two sidecars at work) lists those functions,
+            //   each in a section of its own (-function-sections, below and in
+            //   Scripts/build-release). The kernel maps executable pages in 64 KiB windows and
+            //   whole page-cache folios around each page touched; scattered over 14 MiB of code,
+            //   the few thousand functions touched kept most of it resident. Functions without a
+            //   symbol, which the list cannot name, are gathered by Scripts/link-unnamed.ld.
+            //   14.1-14.8 → 11.0-11.7 MiB.
+            // Together 17.1 → 11.0-11.7 MiB idle (RSS, alternating starts of each binary).
             linkerSettings: [
                 .unsafeFlags(
                     [
                         "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
                         "-Xlinker", "--no-export-dynamic",
                         "-L", "\(Context.packageDirectory)/Scripts/static-libs",
+                        "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Scripts/link-order.txt",
+                        "-Xlinker", "--no-warn-symbol-ordering",
+                        "-Xlinker", "-T", "-Xlinker", "\(Context.packageDirectory)/Scripts/link-unnamed.ld",
                     ],
                     .when(configuration: .release)
                 ),
@@ -130,3 +140,12 @@ let package = Package(
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Admin", "Config", "LinuxSys", "Addresses", "HTTP", "Policy", "Relay", "Routing", "TLS"]),
     ]
 )
+
+// Release builds put every function in a section of its own, so that the link can lay out the code
+// a sidecar runs by Scripts/link-order.txt (see the executable's linker settings above).
+for target in package.targets where target.type == .regular || target.type == .executable {
+    target.swiftSettings = (target.swiftSettings ?? [])
+        + [.unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release))]
+    target.cSettings = (target.cSettings ?? [])
+        + [.unsafeFlags(["-ffunction-sections"], .when(configuration: .release))]
+}

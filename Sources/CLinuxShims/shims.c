@@ -4,6 +4,7 @@
 
 #include "CLinuxShims.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
@@ -107,4 +108,10 @@ void CLinuxShims_set_thread_name(const char *name) {
 
 int CLinuxShims_malloc_trim(size_t pad) {
     return malloc_trim(pad);
+}
+
+const char *CLinuxShims_object_path_of(const void *address) {
+    Dl_info info;
+    if (dladdr(address, &info) == 0) return NULL;
+    return info.dli_fname;
 }

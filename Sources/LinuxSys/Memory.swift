@@ -9,3 +9,13 @@ public enum Memory {
         _ = CLinuxShims_malloc_trim(0)
     }
 }
+
+/// Loaded code objects.
+public enum LoadedObjects {
+    /// The file of the loaded object (the executable or a shared library) whose code holds
+    /// `address` (dladdr(3)); nil if no loaded object does.
+    public static func path(containing address: UnsafeRawPointer) -> String? {
+        guard let path = CLinuxShims_object_path_of(address) else { return nil }
+        return String(cString: path)
+    }
+}

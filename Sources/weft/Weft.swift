@@ -1,6 +1,7 @@
 import ArgumentParser
 import LinuxSys
 import Proxy
+import TLS
 
 /// The `weft` command: argument parsing and wiring only; every capability lives in a library target.
 @main
@@ -56,5 +57,7 @@ struct VersionCommand: ParsableCommand {
 
     func run() {
         print("weft \(weftVersion)")
+        // Release builds carry OpenSSL inside the binary (Package.swift); say which one.
+        print("\(OpenSSLBuild.version) (\(OpenSSLBuild.sharedLibrary.map { "shared library \($0)" } ?? "linked into weft"))")
     }
 }

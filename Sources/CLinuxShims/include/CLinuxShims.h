@@ -79,6 +79,10 @@ static inline uint64_t CLinuxShims_counter_load(const uint64_t *counter) {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
+/// The path of the loaded object (the executable or a shared library) whose code holds
+/// `address`, as dladdr(3) reports it (declared only under _GNU_SOURCE); NULL if none does.
+const char *CLinuxShims_object_path_of(const void *address);
+
 // --- netlink --------------------------------------------------------------------------------
 /// Decodes an NLMSG_ERROR message: *error gets the (positive) errno or 0 for an ACK, *seq the
 /// sequence number of the request it answers. Returns 0, or -1 if the message is not a
