@@ -99,7 +99,7 @@ let package = Package(
             //   1.0 MiB; the C libraries 16.2 → 14.0-14.8 MiB. Scripts/build-release fails if one
             //   would be loaded as a shared library after all; `weft version` names the OpenSSL.
             // - The code a sidecar runs laid out together: Scripts/link-order.txt (written by
-            //   Scripts/orderfile from a profile of two sidecars at work) lists those functions,
+            //   Scripts/orderfile from a profile of three sidecars at work) lists those functions,
             //   each in a section of its own (-function-sections, below and in
             //   Scripts/build-release). The kernel maps executable pages in 64 KiB windows and
             //   whole page-cache folios around each page touched; scattered over 14 MiB of code,
