@@ -262,6 +262,19 @@ class Operability(MTLSTestCase):
         res = a.run([meshlib.weft_bin(), "wait", "--timeout", "1s", "--", "true"], timeout=10)
         self.assertEqual(res.returncode, 1, "no proxy: the command must not run")
 
+    def test_weft_wait_passes_sigterm_on_to_the_job(self):
+        a = self.pod("a")
+        proxy = self.start("a", extra_spec=DRAIN % ("30s", "30s"))
+        job = a.spawn([meshlib.weft_bin(), "wait", "--timeout", "10s", "--", "sh", "-c",
+                       'trap "echo job-got-term; exit 7" TERM; echo job-started; while :; do sleep 0.1; done'], "job")
+        job.wait_for_log("job-started", timeout=15)
+        job.send_signal(signal.SIGTERM)
+        self.assertEqual(job.wait(10), 7, "the job's own status after its TERM trap: " + job.tail())
+        self.assertIn("job-got-term", job.log_text())
+        self.assertIn("the proxy was told to exit", job.log_text())
+        self.assertEqual(proxy.wait(5), 0, proxy.tail())
+        proxy.expected_dead = True
+
     def test_weft_drain_waits_until_the_proxy_has_drained_and_exited(self):
         a = self.pod("a")
         proxy = self.start("a", extra_spec=DRAIN % ("20s", "1s"))

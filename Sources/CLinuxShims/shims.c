@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <linux/netlink.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
@@ -114,4 +115,8 @@ const char *CLinuxShims_object_path_of(const void *address) {
     Dl_info info;
     if (dladdr(address, &info) == 0) return NULL;
     return info.dli_fname;
+}
+
+int CLinuxShims_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
 }

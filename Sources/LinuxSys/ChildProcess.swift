@@ -1,3 +1,4 @@
+internal import CLinuxShims
 import Glibc
 
 /// Running another program as a child (`weft wait -- COMMAND`).
@@ -28,6 +29,12 @@ public enum ChildProcess {
             Descriptor.standardError.writeAll("cannot run \(arguments[0]): \(String(cString: strerror(result)))\n")
             return 127
         }
+        // Sleep until the child exits or a termination signal arrives: a pidfd turns readable at
+        // the exit, a signalfd at the signal. Kernels before 5.3 have no pidfd: there the wait
+        // looks again every 100 ms.
+        let exited = CLinuxShims_pidfd_open(pid)
+        defer { if exited >= 0 { close(exited) } }
+        let signals = exited >= 0 ? try? TerminationSignals.Receiver() : nil
         while true {
             var status: Int32 = 0
             let ended = waitpid(pid, &status, WNOHANG)
@@ -41,7 +48,12 @@ public enum ChildProcess {
                 Descriptor.standardError.writeAll("waiting for \(arguments[0]): \(String(cString: strerror(errno)))\n")
                 return 1
             }
-            if let signal = TerminationSignals.wait(timeoutMilliseconds: 100) { kill(pid, signal) }
+            if let signals {
+                _ = Poll.waitReadable([Descriptor(rawValue: exited), signals.descriptor], timeoutMilliseconds: -1)
+                while let signal = signals.take() { kill(pid, signal) }
+            } else if let signal = TerminationSignals.wait(timeoutMilliseconds: 100) {
+                kill(pid, signal)
+            }
         }
     }
 }

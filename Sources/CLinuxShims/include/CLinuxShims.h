@@ -79,6 +79,10 @@ static inline uint64_t CLinuxShims_counter_load(const uint64_t *counter) {
     return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
+/// pidfd_open(2) (Linux 5.3): a close-on-exec descriptor that turns readable when process `pid`
+/// exits; -1 with errno (ENOSYS on older kernels).
+int CLinuxShims_pidfd_open(pid_t pid);
+
 /// The path of the loaded object (the executable or a shared library) whose code holds
 /// `address`, as dladdr(3) reports it (declared only under _GNU_SOURCE); NULL if none does.
 const char *CLinuxShims_object_path_of(const void *address);
