@@ -18,6 +18,9 @@ let package = Package(
             name: "CLinuxShims",
             cSettings: [.define("_GNU_SOURCE")]
         ),
+        // The C libraries' headers are in /usr/include. No pkgConfig names: Debian's give no flags
+        // but -L/usr/lib/x86_64-linux-gnu, which would come before Scripts/static-libs in the
+        // release link and make it take the shared libraries (see the executable's settings).
         .systemLibrary(
             name: "CNetfilter",
             providers: [.apt(["libnftnl-dev", "libmnl-dev"])]
