@@ -225,41 +225,48 @@ final class Connection {
         return created
     }
 
+    /// One field of the extras: nil while the connection has none, and setting nil to a
+    /// connection without extras allocates nothing.
+    private subscript<Value>(extra field: ReferenceWritableKeyPath<ConnectionExtras, Value?>) -> Value? {
+        get { extras?[keyPath: field] }
+        set { if newValue != nil || extras != nil { writableExtras[keyPath: field] = newValue } }
+    }
+
     /// Extra detail for `end=error` lines.
     var failureDetail: String? {
-        get { extras?.failureDetail }
-        set { if newValue != nil || extras != nil { writableExtras.failureDetail = newValue } }
+        get { self[extra: \.failureDetail] }
+        set { self[extra: \.failureDetail] = newValue }
     }
     /// The identity an outbound mTLS peer must present (nil: any in the trust domain).
     var expectedPeer: SPIFFEID? {
-        get { extras?.expectedPeer }
-        set { if newValue != nil || extras != nil { writableExtras.expectedPeer = newValue } }
+        get { self[extra: \.expectedPeer] }
+        set { self[extra: \.expectedPeer] = newValue }
     }
     /// The L4 authorization decision of an inbound non-HTTP connection.
     var decision: Decision? {
-        get { extras?.decision }
-        set { if newValue != nil || extras != nil { writableExtras.decision = newValue } }
+        get { self[extra: \.decision] }
+        set { self[extra: \.decision] = newValue }
     }
     /// A routed session waits for a slot of this target's pool (`maxConnections` reached).
     var waitingForPool: TargetPool? {
-        get { extras?.waitingForPool }
-        set { if newValue != nil || extras != nil { writableExtras.waitingForPool = newValue } }
+        get { self[extra: \.waitingForPool] }
+        set { self[extra: \.waitingForPool] = newValue }
     }
     /// An opaque connection balanced over a Service's endpoints: the balancer, the endpoint's
     /// index and address (reported when the connect ends).
     var balanced: (BalancerState, Int, SocketAddress)? {
-        get { extras?.balanced }
-        set { if newValue != nil || extras != nil { writableExtras.balanced = newValue } }
+        get { self[extra: \.balanced] }
+        set { self[extra: \.balanced] = newValue }
     }
     /// Where the proxy connects when that is not the original destination (a balanced endpoint).
     var upstreamAddress: SocketAddress? {
-        get { extras?.upstreamAddress }
-        set { if newValue != nil || extras != nil { writableExtras.upstreamAddress = newValue } }
+        get { self[extra: \.upstreamAddress] }
+        set { self[extra: \.upstreamAddress] = newValue }
     }
     /// Istio metrics: the Service of a balanced TCP connection.
     var metricService: ServiceLabels? {
-        get { extras?.metricService }
-        set { if newValue != nil || extras != nil { writableExtras.metricService = newValue } }
+        get { self[extra: \.metricService] }
+        set { self[extra: \.metricService] = newValue }
     }
 }
 
